@@ -1,1 +1,305 @@
-fn main() {}
+//! `goru`: run untrusted Python and JavaScript in a WebAssembly sandbox.
+
+mod cli;
+mod report;
+
+use clap::Parser;
+use cli::Cli;
+use goru_runtimes::{
+    Engine, Language, Limits, OutputSink, SessionBuilder, Status, Stdin, Stream, exit_code,
+    parse_duration, parse_size,
+};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A failure before or around the run, with what to tell the user.
+struct Fatal {
+    message: String,
+    hint: Option<String>,
+    code: i32,
+}
+
+impl Fatal {
+    fn usage(message: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
+        Fatal {
+            message: message.into(),
+            hint: hint.into(),
+            code: exit_code::USAGE,
+        }
+    }
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                exit_code::USAGE
+            } else {
+                0
+            };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(fatal) => {
+            report::error(&fatal.message, fatal.hint.as_deref());
+            fatal.code
+        }
+    };
+    // Exit without tearing down the runtime: a blocked read of the host's
+    // stdin must not keep the process alive.
+    std::process::exit(code);
+}
+
+/// The code to run, where it came from, and what the guest's stdin is.
+struct Program {
+    language: Language,
+    code: String,
+    filename: String,
+    argv: Vec<String>,
+    stdin: Stdin,
+}
+
+fn run(cli: Cli) -> Result<i32, Fatal> {
+    let limits = limits(&cli)?;
+    let program = program(cli)?;
+    let engine = Engine::builder()
+        .on_progress(report::progress)
+        .build()
+        .map_err(|err| Fatal {
+            message: err.to_string(),
+            hint: None,
+            code: exit_code::INTERNAL,
+        })?;
+    let mut builder = SessionBuilder::new(program.language);
+    builder
+        .limits(limits.clone())
+        .argv(program.argv)
+        .stdin(program.stdin)
+        .output_sink(Arc::new(ProcessOutput));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal {
+            message: format!("could not start the async runtime: {err}"),
+            hint: None,
+            code: exit_code::INTERNAL,
+        })?;
+    let outcome = runtime
+        .block_on(engine.run_once(&builder, &program.code, &program.filename))
+        .map_err(|err| Fatal {
+            message: err.to_string(),
+            hint: Some("this is a bug in goru or its build; please report it".into()),
+            code: exit_code::INTERNAL,
+        })?;
+    report_status(&outcome.status);
+    Ok(outcome.status.exit_code())
+}
+
+fn limits(cli: &Cli) -> Result<Limits, Fatal> {
+    let bad = |flag: &str, err: goru_runtimes::LimitError| {
+        Fatal::usage(format!("`--{flag}`: {err}"), None)
+    };
+    let limits = Limits {
+        timeout: parse_duration(&cli.timeout).map_err(|e| bad("timeout", e))?,
+        memory_bytes: parse_size(&cli.memory).map_err(|e| bad("memory", e))?,
+        max_output_bytes: parse_size(&cli.max_output).map_err(|e| bad("max-output", e))?,
+    };
+    limits
+        .validate()
+        .map_err(|err| Fatal::usage(err.to_string(), None))?;
+    Ok(limits)
+}
+
+fn program(cli: Cli) -> Result<Program, Fatal> {
+    let named = cli
+        .lang
+        .as_deref()
+        .map(|name| {
+            name.parse::<Language>().map_err(|err| {
+                Fatal::usage(
+                    err.to_string(),
+                    Some("use `--lang python` or `--lang js`".to_string()),
+                )
+            })
+        })
+        .transpose()?;
+    let file = cli.file.filter(|f| f.as_os_str() != "-");
+    if let Some(code) = cli.code {
+        // As with `python -c`: every positional argument belongs to the code.
+        let mut argv = vec!["-c".to_string()];
+        argv.extend(file.map(|f| f.to_string_lossy().into_owned()));
+        argv.extend(cli.args);
+        let language = named.ok_or_else(|| missing_language("code given with `-c`"))?;
+        return Ok(Program {
+            language,
+            code,
+            filename: "<string>".into(),
+            argv,
+            stdin: Stdin::Inherit,
+        });
+    }
+    match file {
+        Some(path) => {
+            let language = named
+                .or_else(|| Language::from_path(&path))
+                .ok_or_else(|| missing_language(&format!("`{}`", path.display())))?;
+            let code = read_source(&path)?;
+            let display = path.to_string_lossy().into_owned();
+            let mut argv = vec![display.clone()];
+            argv.extend(cli.args);
+            Ok(Program {
+                language,
+                code,
+                filename: display,
+                argv,
+                stdin: Stdin::Inherit,
+            })
+        }
+        None => {
+            let language = named.ok_or_else(|| missing_language("code read from stdin"))?;
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).map_err(|err| {
+                Fatal::usage(format!("cannot read the code from stdin: {err}"), None)
+            })?;
+            let code = String::from_utf8(bytes).map_err(|err| {
+                Fatal::usage(
+                    format!(
+                        "the code read from stdin is not valid UTF-8 (at byte {})",
+                        err.utf8_error().valid_up_to()
+                    ),
+                    Some("save the source as UTF-8".to_string()),
+                )
+            })?;
+            let mut argv = vec!["-".to_string()];
+            argv.extend(cli.args);
+            Ok(Program {
+                language,
+                code,
+                filename: "<stdin>".into(),
+                argv,
+                // The code came from stdin, so the guest's stdin is empty.
+                stdin: Stdin::Empty,
+            })
+        }
+    }
+}
+
+fn missing_language(what: &str) -> Fatal {
+    Fatal::usage(
+        format!("cannot tell the language of {what}"),
+        Some(
+            "name it with `--lang python` or `--lang js`, or use a `.py` / `.js` file".to_string(),
+        ),
+    )
+}
+
+fn read_source(path: &Path) -> Result<String, Fatal> {
+    if path.is_dir() {
+        return Err(Fatal::usage(
+            format!("`{}` is a directory", path.display()),
+            Some("give the path of a script file".to_string()),
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|err| Fatal::usage(format!("cannot read `{}`: {err}", path.display()), None))?;
+    String::from_utf8(bytes).map_err(|err| {
+        Fatal::usage(
+            format!(
+                "`{}` is not valid UTF-8 (at byte {})",
+                path.display(),
+                err.utf8_error().valid_up_to()
+            ),
+            Some("save the source as UTF-8".to_string()),
+        )
+    })
+}
+
+/// Tells the user why a run did not simply finish.
+fn report_status(status: &Status) {
+    match status {
+        Status::Ok { .. } | Status::Incomplete | Status::Exit(_) => {}
+        Status::Exception(exception) => {
+            let mut stderr = std::io::stderr().lock();
+            let traceback = &exception.traceback;
+            let _ = stderr.write_all(traceback.as_bytes());
+            if !traceback.ends_with('\n') {
+                let _ = stderr.write_all(b"\n");
+            }
+            let _ = stderr.flush();
+        }
+        Status::Timeout { limit } => report::error(
+            &format!("the run timed out after {}", human_duration(*limit)),
+            Some(&format!(
+                "raise the limit with `--timeout {}` if the code needs longer",
+                human_duration(*limit * 2)
+            )),
+        ),
+        Status::MemoryLimit { limit } => report::error(
+            &format!("the guest ran out of memory (limit {})", human_size(*limit)),
+            Some(&format!(
+                "raise the limit with `--memory {}`",
+                human_size(limit.saturating_mul(2))
+            )),
+        ),
+        Status::OutputLimit { stream, limit } => report::error(
+            &format!(
+                "output truncated: {} passed its {} limit and the run was stopped",
+                stream.name(),
+                human_size(*limit)
+            ),
+            Some(&format!(
+                "raise the limit with `--max-output {}`",
+                human_size(limit.saturating_mul(4))
+            )),
+        ),
+        Status::Crashed { message } => report::error(
+            &format!("the guest crashed: {message}"),
+            Some(
+                "deep recursion in native code can cause this; simplify the input or the recursion",
+            ),
+        ),
+    }
+}
+
+fn human_duration(duration: std::time::Duration) -> String {
+    let ms = duration.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// Writes guest output straight to this process's stdout and stderr.
+struct ProcessOutput;
+
+impl OutputSink for ProcessOutput {
+    fn write(&self, stream: Stream, bytes: &[u8]) {
+        // A closed pipe (`goru ... | head`) is not an error of the run.
+        let _ = match stream {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes).and_then(|_| out.flush())
+            }
+            Stream::Stderr => {
+                let mut err = std::io::stderr().lock();
+                err.write_all(bytes).and_then(|_| err.flush())
+            }
+        };
+    }
+}

@@ -1,0 +1,40 @@
+//! goru's engine: run untrusted Python and JavaScript in WebAssembly
+//! sandboxes with wasmtime.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use goru_runtimes::{Engine, Language, SessionBuilder, Status};
+//! let engine = Engine::new()?;
+//! let outcome = engine
+//!     .run_once(&SessionBuilder::new(Language::Python), "print(1 + 1)", "<string>")
+//!     .await?;
+//! assert_eq!(outcome.status, Status::Ok { value: None });
+//! assert_eq!(outcome.stdout, b"2\n");
+//! # Ok(()) }
+//! ```
+//!
+//! An [`Engine`] compiles each guest once (cached on disk); a [`Session`] is
+//! one live guest instance with its own store, limits and output; a run
+//! returns an [`Outcome`]. Guests get nothing of the host by default: no
+//! files, network, environment variables or host functions.
+
+mod bindings;
+mod cache;
+mod engine;
+mod epoch;
+mod error;
+mod language;
+mod limiter;
+mod limits;
+mod outcome;
+mod output;
+mod session;
+
+pub use cache::{CACHE_DIR_ENV, default_cache_dir};
+pub use engine::{Engine, EngineBuilder, MAX_WASM_STACK};
+pub use error::Error;
+pub use language::{Language, UnknownLanguage};
+pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_duration, parse_size};
+pub use outcome::{GuestException, Outcome, Status, Stream, exit_code};
+pub use output::OutputSink;
+pub use session::{Mode, Session, SessionBuilder, StartError, Stdin};

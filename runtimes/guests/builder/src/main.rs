@@ -42,7 +42,12 @@ struct Guest {
 const GUESTS: &[Guest] = &[
     Guest {
         name: "python",
-        inputs: &["wit", "python", "builder/src/python.rs", "builder/src/pinned.rs"],
+        inputs: &[
+            "wit",
+            "python",
+            "builder/src/python.rs",
+            "builder/src/pinned.rs",
+        ],
         build: python::build,
     },
     Guest {
@@ -88,13 +93,18 @@ fn main() -> Result<()> {
         let output = ctx.out_dir.join(format!("{}.wasm", guest.name));
         let stamp = ctx.out_dir.join(format!("{}.inputs", guest.name));
         let fingerprint = fingerprint(&ctx.guests_dir, guest.inputs)?;
-        if output.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&fingerprint) {
+        if output.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&fingerprint)
+        {
             continue;
         }
-        eprintln!("goru-guest-builder: building the {} guest (first time only)", guest.name);
+        eprintln!(
+            "goru-guest-builder: building the {} guest (first time only)",
+            guest.name
+        );
         let started = std::time::Instant::now();
         let _ = std::fs::remove_file(&stamp);
-        (guest.build)(&ctx, &output).with_context(|| format!("building the {} guest", guest.name))?;
+        (guest.build)(&ctx, &output)
+            .with_context(|| format!("building the {} guest", guest.name))?;
         std::fs::write(&stamp, &fingerprint)?;
         eprintln!(
             "goru-guest-builder: built {} ({:.1} MB) in {:.1}s",

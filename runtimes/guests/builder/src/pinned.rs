@@ -9,7 +9,8 @@ use std::process::Command;
 
 /// componentize-py: builds the pre-initialized CPython 3.14 component.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
-pub const COMPONENTIZE_PY_WHEEL: &str = "componentize_py-0.25.1-cp39-abi3-manylinux_2_28_x86_64.whl";
+pub const COMPONENTIZE_PY_WHEEL: &str =
+    "componentize_py-0.25.1-cp39-abi3-manylinux_2_28_x86_64.whl";
 pub const COMPONENTIZE_PY_SHA256: &str =
     "8623cd8cab8453cb0cd8bf03f3c7103420d06f2f3d360186a280a70a1ca5e89f";
 
@@ -38,9 +39,7 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
 
 /// Runs a command to completion, failing with the command line on a non-zero exit.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("starting {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -65,7 +64,14 @@ pub fn componentize_py(work: &Path) -> Result<PathBuf> {
         )?;
         eprintln!("goru-guest-builder: downloading componentize-py {COMPONENTIZE_PY_VERSION}");
         run(Command::new("python3")
-            .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+            ])
             .args(["--require-hashes", "-r"])
             .arg(&requirements)
             .arg("-d")
@@ -123,18 +129,22 @@ fn fetch_crate(work: &Path, name: &str, version: &str) -> Result<PathBuf> {
     )?;
     std::fs::write(manifest_dir.join("src/lib.rs"), "")?;
     eprintln!("goru-guest-builder: fetching {name} {version} with cargo");
-    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .arg("fetch")
-        .arg("--quiet")
-        .arg("--manifest-path")
-        .arg(manifest_dir.join("Cargo.toml")))?;
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .arg("fetch")
+            .arg("--quiet")
+            .arg("--manifest-path")
+            .arg(manifest_dir.join("Cargo.toml")),
+    )?;
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .context("neither CARGO_HOME nor HOME is set")?;
     let cache = cargo_home.join("registry/cache");
     let file_name = format!("{name}-{version}.crate");
-    for registry in std::fs::read_dir(&cache).with_context(|| format!("reading {}", cache.display()))? {
+    for registry in
+        std::fs::read_dir(&cache).with_context(|| format!("reading {}", cache.display()))?
+    {
         let candidate = registry?.path().join(&file_name);
         if candidate.exists() {
             return Ok(candidate);

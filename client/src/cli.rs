@@ -1,0 +1,80 @@
+//! The command line, in one place.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    the code ran to completion
+  N    the code called sys.exit(N) / std.exit(N)
+  1    an uncaught exception (traceback on stderr)
+  2    a usage error: bad flags, unreadable or unknown input
+  70   an internal error of goru
+  124  the --timeout limit was hit
+  134  the guest crashed (for example its native stack ran out)
+  137  the --memory limit was hit and the guest could not go on
+  153  the --max-output limit was hit (output truncated, run stopped)
+
+Examples:
+  goru script.py arg1 arg2
+  goru -l python -c 'print(1 + 1)'
+  echo 'console.log(1 + 1)' | goru -l js
+  goru --timeout 2s --memory 64MiB solution.py < input.txt";
+
+/// Run untrusted Python and JavaScript in a WebAssembly sandbox.
+///
+/// The code gets no files, network, environment variables or host details;
+/// it does get a real clock, random numbers, and the limits below. The
+/// host's stdin becomes the guest's stdin, unless the code itself is read
+/// from stdin.
+#[derive(Debug, Parser)]
+#[command(name = "goru", version = version(), after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Language: `python` (`py`) or `javascript` (`js`), in any case. By
+    /// default taken from the file's extension (.py, .js, .mjs).
+    #[arg(short = 'l', long = "lang", value_name = "LANG", env = env::LANG)]
+    pub lang: Option<String>,
+
+    /// Run this code instead of a file; remaining arguments go to the code.
+    #[arg(short = 'c', long = "code", value_name = "CODE")]
+    pub code: Option<String>,
+
+    /// Wall-clock limit for the run: `500ms`, `2s`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+
+    /// Memory limit of the guest: `64MiB`, `512k`, `1g` (binary units).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub memory: String,
+
+    /// Output limit per stream (stdout, stderr); past it the run stops.
+    #[arg(long = "max-output", value_name = "SIZE", default_value = "1MiB")]
+    pub max_output: String,
+
+    /// The script to run (`-` or nothing: read the code from stdin).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Arguments for the script: `sys.argv[1:]` / `scriptArgs.slice(1)`.
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+}
+
+fn version() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (CPython 3.14 via componentize-py 0.25.1, QuickJS-NG 0.16.2, wasmtime 48.0.8)"
+    )
+}
+
+/// Environment variables the CLI reads, each documented in `--help` or here.
+pub mod env {
+    /// Default for `--lang`.
+    pub const LANG: &str = "GORU_LANG";
+    /// Disables colours when set to anything.
+    pub const NO_COLOR: &str = "NO_COLOR";
+}

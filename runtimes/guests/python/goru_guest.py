@@ -1,0 +1,271 @@
+"""goru's Python guest: the app module componentize-py wraps.
+
+It implements the `guest` world of `guests/wit/goru.wit` (the WIT's doc
+comments are the contract): `init` once per instance, then `run` any number
+of times against one persistent `__main__` namespace.
+
+Everything at module level runs at build time, before componentize-py takes
+its snapshot; an instance starts from that snapshot, so work done here is
+free at run time, and anything of the build machine that ends up in memory
+here ships inside the guest (hence the clean-up in `_forget_build_machine`).
+"""
+
+import ast
+import builtins
+import codeop
+import json
+import linecache
+import os
+import sys
+import traceback
+import types
+
+import goru_asyncio
+import goru_stdlib
+import wit_world
+from componentize_py_types import Err
+from wit_world import (
+    GuestException,
+    Mode,
+    Outcome_Exception,
+    Outcome_Exit,
+    Outcome_Incomplete,
+    Outcome_Ok,
+)
+from wit_world.imports import host
+
+# Frames of these files are ours, not the user's: tracebacks leave them out.
+_PRELUDE_FILES = frozenset({__file__, goru_asyncio.__file__})
+
+
+def call(name, /, **kwargs):
+    """Calls the host function `name` with keyword arguments; returns its result.
+
+    Arguments and result travel as JSON. A host error becomes a RuntimeError
+    carrying the host's message.
+    """
+    try:
+        result = host.call(name, json.dumps(kwargs))
+    except Err as error:
+        raise RuntimeError(error.value) from None
+    return json.loads(result)
+
+
+def _new_main_module():
+    """The `__main__` module user code runs in; registered in sys.modules so
+    that pickle, dataclasses and typing find what the user defines."""
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    return main
+
+
+_main = _new_main_module()
+
+
+# ---------------------------------------------------------------- source
+
+
+def _is_pseudo_file(filename):
+    return filename.startswith("<") and filename.endswith(">")
+
+
+def _register_source(code, source, filename):
+    """Makes tracebacks show `source` for the frames of `code`.
+
+    Per code object (what the 3.13+ REPL does), so a function defined by an
+    earlier run still shows its own lines when a later run reuses the
+    filename. The traceback module only looks there for `<...>` names; a
+    real file name is looked up by name, so it gets the latest run's source.
+    """
+    linecache._register_code(code, source, filename)
+    if not _is_pseudo_file(filename):
+        lines = source.splitlines(keepends=True)
+        linecache.cache[filename] = (len(source), None, lines, filename)
+
+
+def _fill_syntax_error_text(error, source):
+    """Compiler-stage SyntaxErrors (e.g. `return` outside a function) carry
+    no source line, since CPython would read it from a file: supply it."""
+    if error.text is None and error.lineno and 0 < error.lineno <= source.count("\n") + 1:
+        error.text = source.splitlines()[error.lineno - 1] + "\n"
+
+
+def _compile(source, filename, mode="exec", flags=0):
+    try:
+        return compile(source, filename, mode, flags, dont_inherit=True)
+    except SyntaxError as error:
+        if isinstance(source, str):
+            _fill_syntax_error_text(error, source)
+        raise
+
+
+# ---------------------------------------------------------------- running
+
+
+def _exec(code, filename):
+    compiled = _compile(code, filename)
+    _register_source(compiled, code, filename)
+    exec(compiled, _main.__dict__)
+
+
+def _exec_repl(code, filename):
+    """Runs a REPL entry; returns the repr of a trailing expression's value
+    (kept as `_`, as the interactive interpreter does), or None."""
+    try:
+        tree = _compile(code, filename, "exec", ast.PyCF_ONLY_AST)
+        if not tree.body or not isinstance(tree.body[-1], ast.Expr):
+            _exec(code, filename)
+            return None
+        *statements, last = tree.body
+        head = _compile(ast.Module(statements, type_ignores=[]), filename)
+        tail = _compile(ast.Expression(last.value), filename, "eval")
+    except SyntaxError as error:
+        _fill_syntax_error_text(error, code)
+        raise
+    _register_source(head, code, filename)
+    _register_source(tail, code, filename)
+    exec(head, _main.__dict__)
+    value = eval(tail, _main.__dict__)
+    if value is None:
+        return None
+    builtins._ = None  # as sys.displayhook: a failing repr must not leave a stale `_`
+    text = repr(value)
+    builtins._ = value
+    return text
+
+
+def _check_complete(code, filename):
+    """`incomplete` while the interactive interpreter would ask for more lines.
+
+    "single" mode is the interpreter's own rule (a compound statement ends
+    with a blank line); when it rejects the entry, "exec" mode tells a
+    pasted block of several statements from a real syntax error.
+    """
+    try:
+        compiled = codeop.compile_command(code, filename, "single")
+    except SyntaxError:
+        compiled = codeop.compile_command(code, filename, "exec")
+    return Outcome_Incomplete() if compiled is None else Outcome_Ok(None)
+
+
+def _exit_status(code):
+    """The exit status CPython gives `SystemExit(code)`; prints a message code."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        if not -(2**63) <= code < 2**63:
+            return -1  # CPython: what does not fit a C long long exits with -1
+        return (code + 2**31) % 2**32 - 2**31  # then truncated to a C int
+    stream = sys.stderr if sys.stderr is not None else sys.__stderr__
+    try:
+        print(code, file=stream)
+    except Exception:  # noqa: BLE001 - a broken __str__ still means status 1
+        pass
+    return 1
+
+
+def _flush_std_streams():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or replaced stream is the user's business
+            pass
+
+
+# ---------------------------------------------------------------- exceptions
+
+
+def _type_name(exc_type):
+    """As the last line of a traceback names it: bare for builtins and
+    classes the user defined, `module.qualname` otherwise."""
+    module = getattr(exc_type, "__module__", None)
+    if module in (None, "builtins", "__main__"):
+        return exc_type.__qualname__
+    return f"{module}.{exc_type.__qualname__}"
+
+
+def _safe_str(value):
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - as CPython prints it
+        return f"<exception str() failed>"
+
+
+def _drop_prelude_frames(summary, seen):
+    """Removes our frames from a TracebackException and the ones it chains to."""
+    if summary is None or id(summary) in seen:
+        return
+    seen.add(id(summary))
+    summary.stack[:] = [frame for frame in summary.stack if frame.filename not in _PRELUDE_FILES]
+    _drop_prelude_frames(summary.__cause__, seen)
+    _drop_prelude_frames(summary.__context__, seen)
+    for member in summary.exceptions or ():
+        _drop_prelude_frames(member, seen)
+
+
+def _format_traceback(error):
+    """The traceback as CPython would print it, without the prelude's frames."""
+    try:
+        summary = traceback.TracebackException(
+            type(error),
+            error,
+            error.__traceback__,
+            limit=traceback.BUILTIN_EXCEPTION_LIMIT,
+            compact=True,
+        )
+        _drop_prelude_frames(summary, set())
+        return "".join(summary.format())
+    except (MemoryError, RecursionError):
+        # Too big to format in full (a huge traceback under a memory cap).
+        return "".join(traceback.format_exception_only(error))
+
+
+def _describe(error):
+    return GuestException(
+        type_name=_type_name(type(error)),
+        message=_safe_str(error),
+        traceback=_format_traceback(error),
+    )
+
+
+# ---------------------------------------------------------------- world
+
+
+def _run(code, mode, filename):
+    if mode == Mode.CHECK_COMPLETE:
+        return _check_complete(code, filename)
+    if mode == Mode.REPL:
+        return Outcome_Ok(_exec_repl(code, filename))
+    _exec(code, filename)
+    return Outcome_Ok(None)
+
+
+class WitWorld(wit_world.WitWorld):
+    def init(self, options):
+        sys.argv = list(options.argv) or [""]
+        # The snapshot may hold the build machine's variables; the guest has none.
+        os.environ.clear()
+
+    def run(self, code, mode, filename):
+        try:
+            return _run(code, mode, filename)
+        except SystemExit as error:
+            return Outcome_Exit(_exit_status(error.code))
+        except BaseException as error:  # noqa: BLE001 - everything user code raises is reported
+            return Outcome_Exception(_describe(error))
+        finally:
+            _flush_std_streams()
+
+
+# ---------------------------------------------------------------- build time
+
+
+def _forget_build_machine():
+    """Drops what the build left in memory that the guest must not see."""
+    os.environ.clear()
+
+
+builtins.call = call
+goru_asyncio.install()
+_forget_build_machine()

@@ -1,0 +1,165 @@
+//! The engine: one wasmtime engine, the compiled guests, the epoch ticker.
+
+use crate::bindings::GuestPre;
+use crate::epoch::EpochTicker;
+use crate::session::HostState;
+use crate::{Error, Language};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use wasmtime::component::{HasSelf, Linker};
+
+/// Native stack a guest may use. Deep recursion in the interpreters (a JS
+/// function 10,000 calls deep, Python with a raised recursion limit, the
+/// parsers on deeply nested input) needs far more than wasmtime's 512 KiB
+/// default; each guest's own limits turn overflow into RangeError /
+/// RecursionError well before this is reached.
+pub const MAX_WASM_STACK: usize = 64 << 20;
+
+/// The guest components, embedded at build time (see `build.rs`).
+const PYTHON_WASM: &[u8] = include_bytes!(env!("GORU_PYTHON_WASM"));
+const PYTHON_SHA256: &str = env!("GORU_PYTHON_SHA256");
+const JS_WASM: &[u8] = include_bytes!(env!("GORU_JS_WASM"));
+const JS_SHA256: &str = env!("GORU_JS_SHA256");
+
+type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Configures an [`Engine`]. Defaults:
+/// - compiled guests are cached in [`crate::default_cache_dir`] (`$GORU_CACHE_DIR`,
+///   else the user's cache folder);
+/// - no progress reporting.
+pub struct EngineBuilder {
+    cache_dir: Option<PathBuf>,
+    progress: Option<Progress>,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            cache_dir: crate::cache::default_cache_dir(),
+            progress: None,
+        }
+    }
+}
+
+impl EngineBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where compiled guests are cached; `None` disables the cache.
+    pub fn cache_dir(&mut self, dir: Option<PathBuf>) -> &mut Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Called with a line of text before a slow step (compiling a guest).
+    pub fn on_progress(&mut self, progress: impl Fn(&str) + Send + Sync + 'static) -> &mut Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    pub fn build(&self) -> Result<Engine, Error> {
+        let mut config = wasmtime::Config::new();
+        config
+            .epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            // The fiber a guest runs on must hold the whole wasm stack plus
+            // the host frames below it.
+            .async_stack_size(MAX_WASM_STACK + (2 << 20));
+        let wasmtime =
+            wasmtime::Engine::new(&config).map_err(|e| Error::EngineSetup(e.to_string()))?;
+        let ticker =
+            EpochTicker::start(wasmtime.clone()).map_err(|e| Error::EngineSetup(e.to_string()))?;
+        let mut linker = Linker::new(&wasmtime);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::EngineSetup(e.to_string()))?;
+        crate::bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| Error::EngineSetup(e.to_string()))?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                wasmtime,
+                ticker,
+                linker,
+                cache_dir: self.cache_dir.clone(),
+                progress: self.progress.clone(),
+                guests: [OnceLock::new(), OnceLock::new()],
+                compile_lock: Mutex::new(()),
+            }),
+        })
+    }
+}
+
+/// Compiles the guests once and creates sandboxes from them. Cheap to clone
+/// and shared across threads.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) wasmtime: wasmtime::Engine,
+    pub(crate) ticker: EpochTicker,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    progress: Option<Progress>,
+    guests: [OnceLock<GuestPre<HostState>>; 2],
+    compile_lock: Mutex<()>,
+}
+
+impl Engine {
+    /// An engine with the default configuration (see [`EngineBuilder`]).
+    pub fn new() -> Result<Engine, Error> {
+        EngineBuilder::new().build()
+    }
+
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::new()
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Compiles (or loads from the cache) the guest for `language` now rather
+    /// than on its first use. Blocks for seconds on a cold cache.
+    pub fn prepare(&self, language: Language) -> Result<(), Error> {
+        self.guest(language).map(|_| ())
+    }
+
+    pub(crate) fn guest(&self, language: Language) -> Result<&GuestPre<HostState>, Error> {
+        let inner = &self.inner;
+        let slot = &inner.guests[language as usize];
+        if let Some(pre) = slot.get() {
+            return Ok(pre);
+        }
+        // One compile per language even when many threads ask at once.
+        let _lock = inner.compile_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pre) = slot.get() {
+            return Ok(pre);
+        }
+        let (wasm, sha256) = match language {
+            Language::Python => (PYTHON_WASM, PYTHON_SHA256),
+            Language::JavaScript => (JS_WASM, JS_SHA256),
+        };
+        let progress = |line: &str| {
+            if let Some(progress) = &inner.progress {
+                progress(line)
+            }
+        };
+        let component = crate::cache::load_or_compile(
+            &inner.wasmtime,
+            inner.cache_dir.as_deref(),
+            language,
+            sha256,
+            wasm,
+            &progress,
+        )?;
+        let load_err = |e: wasmtime::Error| Error::GuestLoad {
+            language,
+            message: e.to_string(),
+        };
+        let instance_pre = inner.linker.instantiate_pre(&component).map_err(load_err)?;
+        let pre = GuestPre::new(instance_pre).map_err(load_err)?;
+        Ok(slot.get_or_init(|| pre))
+    }
+}

@@ -1,0 +1,28 @@
+//! The engine's errors: things that went wrong on the host side, as opposed
+//! to a guest's exception or trap, which are an [`crate::Outcome`].
+
+use crate::{Language, LimitError};
+use std::path::PathBuf;
+
+/// An error of the engine itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A limit was out of range.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// The wasmtime engine could not be configured on this host.
+    #[error("could not set up the WebAssembly engine: {0}")]
+    EngineSetup(String),
+    /// A guest could not be compiled or loaded.
+    #[error("could not prepare the {language} guest: {message}")]
+    GuestLoad { language: Language, message: String },
+    /// The compiled-guest cache could not be used.
+    #[error("compile cache at {path}: {message}")]
+    Cache { path: PathBuf, message: String },
+    /// The sandbox could not be created (outside any limit).
+    #[error("could not start the {language} sandbox: {message}")]
+    Instantiate { language: Language, message: String },
+    /// The session can no longer run code: an earlier run trapped.
+    #[error("this session is dead: an earlier run ended with {0}; create a new one")]
+    SessionDead(String),
+}

@@ -1,0 +1,389 @@
+//! Sessions: one live guest instance with its own store, limits and output,
+//! running code many times with its state kept between runs.
+
+use crate::bindings::{self, goru::sandbox::host};
+use crate::engine::Engine;
+use crate::limiter::MemoryLimiter;
+use crate::outcome::{GuestException, Outcome, Status, Stream};
+use crate::output::{OutputRouter, OutputSink};
+use crate::{Error, Language, Limits};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Slack on top of the deadline for the host-side timer that stops a guest
+/// blocked outside wasm code (sleeping, reading stdin), where epoch checks do
+/// not run. Busy guests are stopped by the epoch check at the deadline itself.
+const HOST_DEADLINE_SLACK: Duration = Duration::from_millis(2);
+
+/// How a run treats its code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the code as a script.
+    #[default]
+    Exec,
+    /// Run it as a REPL entry: a trailing expression's value is returned in
+    /// [`Status::Ok`] and kept as `_`.
+    Repl,
+    /// Only check whether the code is a complete entry.
+    CheckComplete,
+}
+
+/// Where the guest's stdin comes from.
+#[derive(Clone, Debug, Default)]
+pub enum Stdin {
+    /// Empty: reads see end-of-file at once.
+    #[default]
+    Empty,
+    /// These bytes, then end-of-file (consumed across the session's runs).
+    Bytes(Vec<u8>),
+    /// The host process's own stdin (what the CLI gives a script).
+    Inherit,
+}
+
+/// The host side of one instance.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    deadline: Instant,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl host::Host for HostState {
+    async fn call(
+        &mut self,
+        name: String,
+        _args_json: String,
+    ) -> wasmtime::Result<Result<String, String>> {
+        Ok(Err(unknown_function(&name)))
+    }
+
+    async fn call_batch(
+        &mut self,
+        calls: Vec<(String, String)>,
+    ) -> wasmtime::Result<Vec<Result<String, String>>> {
+        Ok(calls
+            .into_iter()
+            .map(|(name, _)| Err(unknown_function(&name)))
+            .collect())
+    }
+}
+
+fn unknown_function(name: &str) -> String {
+    format!("no host function named `{name}` is available in this sandbox")
+}
+
+/// Configures a [`Session`]. Defaults, all denying:
+/// - no filesystem, network, environment variables or host functions;
+/// - stdin empty; output captured into each [`Outcome`];
+/// - [`Limits::default`] (30 s, 256 MiB, 1 MiB of output per stream);
+/// - argv `["-c"]`.
+///
+/// The guest always gets a real wall clock, a monotonic clock and random
+/// numbers from the host's CSPRNG.
+#[derive(Clone)]
+pub struct SessionBuilder {
+    language: Language,
+    limits: Limits,
+    argv: Vec<String>,
+    stdin: Stdin,
+    sink: Option<Arc<dyn OutputSink>>,
+}
+
+impl SessionBuilder {
+    pub fn new(language: Language) -> Self {
+        SessionBuilder {
+            language,
+            limits: Limits::default(),
+            argv: vec!["-c".to_string()],
+            stdin: Stdin::Empty,
+            sink: None,
+        }
+    }
+
+    pub fn limits(&mut self, limits: Limits) -> &mut Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The script name and its arguments (`sys.argv` / `scriptArgs`).
+    pub fn argv(&mut self, argv: Vec<String>) -> &mut Self {
+        self.argv = argv;
+        self
+    }
+
+    pub fn stdin(&mut self, stdin: Stdin) -> &mut Self {
+        self.stdin = stdin;
+        self
+    }
+
+    /// Streams output to `sink` as it is written instead of capturing it.
+    pub fn output_sink(&mut self, sink: Arc<dyn OutputSink>) -> &mut Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Creates the sandbox. Fails with [`StartError::Limit`] when the guest
+    /// could not even start within the limits (too little memory, time).
+    pub async fn start(&self, engine: &Engine) -> Result<Session, StartError> {
+        self.limits.validate().map_err(Error::from)?;
+        let pre = engine.guest(self.language)?;
+        let output = OutputRouter::new();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(output.stream(Stream::Stdout))
+            .stderr(output.stream(Stream::Stderr))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        match &self.stdin {
+            Stdin::Empty => {}
+            Stdin::Bytes(bytes) => {
+                wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(bytes.clone()));
+            }
+            Stdin::Inherit => {
+                wasi.stdin(wasmtime_wasi::cli::stdin());
+            }
+        }
+        let state = HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(self.limits.memory_bytes),
+            deadline: Instant::now() + self.limits.timeout,
+        };
+        let mut store = Store::new(&engine.inner().wasmtime, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Yield so other sandboxes on this thread get their turn.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+
+        let _ticking = engine.inner().ticker.run_guard();
+        output.begin(self.limits.max_output_bytes, self.sink.clone());
+        let deadline = store.data().deadline;
+        let started = async {
+            let guest = pre.instantiate_async(&mut store).await?;
+            let options = bindings::Options {
+                argv: self.argv.clone(),
+            };
+            guest.call_init(&mut store, &options).await?;
+            wasmtime::Result::Ok(guest)
+        };
+        let result =
+            tokio::time::timeout_at((deadline + HOST_DEADLINE_SLACK).into(), started).await;
+        let (_, _, output_hit) = output.finish();
+        match result {
+            Ok(Ok(guest)) => Ok(Session {
+                engine: engine.clone(),
+                language: self.language,
+                limits: self.limits.clone(),
+                store,
+                guest,
+                output,
+                sink: self.sink.clone(),
+                dead: None,
+            }),
+            Ok(Err(err)) => {
+                let status = classify_trap(&err, store.data(), &self.limits, output_hit, false);
+                match status {
+                    Status::Crashed { message } => Err(StartError::Engine(Error::Instantiate {
+                        language: self.language,
+                        message,
+                    })),
+                    status => Err(StartError::Limit(status)),
+                }
+            }
+            Err(_elapsed) => Err(StartError::Limit(Status::Timeout {
+                limit: self.limits.timeout,
+            })),
+        }
+    }
+}
+
+/// Why a session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The guest hit a limit while starting (the status says which).
+    #[error("the sandbox could not start within its limits: {0:?}")]
+    Limit(Status),
+    #[error(transparent)]
+    Engine(#[from] Error),
+}
+
+/// A live sandbox. State persists across [`Session::run`] calls until a run
+/// traps (timeout, memory, output limit, crash), after which the session is
+/// dead and every further run fails with [`Error::SessionDead`].
+pub struct Session {
+    engine: Engine,
+    language: Language,
+    limits: Limits,
+    store: Store<HostState>,
+    guest: bindings::Guest,
+    output: OutputRouter,
+    sink: Option<Arc<dyn OutputSink>>,
+    dead: Option<String>,
+}
+
+impl Session {
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// Whether the session can still run code.
+    pub fn is_alive(&self) -> bool {
+        self.dead.is_none()
+    }
+
+    /// Runs `code` as a script; tracebacks name it `filename`.
+    pub async fn run(&mut self, code: &str, filename: &str) -> Result<Outcome, Error> {
+        self.run_mode(code, filename, Mode::Exec).await
+    }
+
+    /// Runs `code` in the given mode; tracebacks name it `filename`.
+    pub async fn run_mode(
+        &mut self,
+        code: &str,
+        filename: &str,
+        mode: Mode,
+    ) -> Result<Outcome, Error> {
+        if let Some(reason) = &self.dead {
+            return Err(Error::SessionDead(reason.clone()));
+        }
+        let started = Instant::now();
+        let deadline = started + self.limits.timeout;
+        self.store.data_mut().deadline = deadline;
+        self.store.data_mut().limiter.refused = false;
+        self.store.set_epoch_deadline(1);
+        self.output
+            .begin(self.limits.max_output_bytes, self.sink.clone());
+        let _ticking = self.engine.inner().ticker.run_guard();
+        let mode = match mode {
+            Mode::Exec => bindings::Mode::Exec,
+            Mode::Repl => bindings::Mode::Repl,
+            Mode::CheckComplete => bindings::Mode::CheckComplete,
+        };
+        let call = self.guest.call_run(&mut self.store, code, mode, filename);
+        let result = tokio::time::timeout_at((deadline + HOST_DEADLINE_SLACK).into(), call).await;
+        let (stdout, stderr, output_hit) = self.output.finish();
+        let status = match result {
+            Ok(Ok(outcome)) => guest_status(outcome),
+            Ok(Err(err)) => classify_trap(&err, self.store.data(), &self.limits, output_hit, false),
+            Err(_elapsed) => classify_trap(
+                &wasmtime::Error::msg("deadline"),
+                self.store.data(),
+                &self.limits,
+                output_hit,
+                true,
+            ),
+        };
+        if !status.instance_survives() {
+            self.dead = Some(describe(&status));
+        }
+        Ok(Outcome {
+            status,
+            stdout,
+            stderr,
+            duration: started.elapsed(),
+        })
+    }
+}
+
+fn guest_status(outcome: bindings::Outcome) -> Status {
+    match outcome {
+        bindings::Outcome::Ok(value) => Status::Ok { value },
+        bindings::Outcome::Incomplete => Status::Incomplete,
+        bindings::Outcome::Exit(code) => Status::Exit(code),
+        bindings::Outcome::Exception(e) => Status::Exception(GuestException {
+            type_name: e.type_name,
+            message: e.message,
+            traceback: e.traceback,
+        }),
+    }
+}
+
+/// Names the limit or fault behind a trap. The order matters: an output or
+/// time limit can surface as any trap, and a refused allocation explains a
+/// trap that follows it.
+fn classify_trap(
+    err: &wasmtime::Error,
+    state: &HostState,
+    limits: &Limits,
+    output_hit: Option<Stream>,
+    host_timer_fired: bool,
+) -> Status {
+    if let Some(stream) = output_hit {
+        return Status::OutputLimit {
+            stream,
+            limit: limits.max_output_bytes,
+        };
+    }
+    let trap = err.downcast_ref::<Trap>();
+    if host_timer_fired || trap == Some(&Trap::Interrupt) || Instant::now() >= state.deadline {
+        return Status::Timeout {
+            limit: limits.timeout,
+        };
+    }
+    if state.limiter.refused {
+        return Status::MemoryLimit {
+            limit: limits.memory_bytes,
+        };
+    }
+    let message = match trap {
+        Some(trap) => trap.to_string(),
+        None => err.to_string(),
+    };
+    Status::Crashed { message }
+}
+
+fn describe(status: &Status) -> String {
+    match status {
+        Status::Timeout { .. } => "a timeout".into(),
+        Status::MemoryLimit { .. } => "the memory limit".into(),
+        Status::OutputLimit { .. } => "the output limit".into(),
+        Status::Crashed { message } => format!("a crash ({message})"),
+        other => format!("{other:?}"),
+    }
+}
+
+impl Engine {
+    /// Runs `code` once in a fresh sandbox configured by `builder`, and
+    /// throws the sandbox away. Limits hit while the sandbox starts are
+    /// reported in the outcome like limits hit while the code runs.
+    pub async fn run_once(
+        &self,
+        builder: &SessionBuilder,
+        code: &str,
+        filename: &str,
+    ) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        match builder.start(self).await {
+            Ok(mut session) => {
+                let mut outcome = session.run(code, filename).await?;
+                outcome.duration = started.elapsed();
+                Ok(outcome)
+            }
+            Err(StartError::Limit(status)) => Ok(Outcome {
+                status,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                duration: started.elapsed(),
+            }),
+            Err(StartError::Engine(err)) => Err(err),
+        }
+    }
+}
