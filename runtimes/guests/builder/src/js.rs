@@ -1,10 +1,307 @@
 //! The JavaScript guest: QuickJS-NG built with clang + wasi-libc and our C
 //! glue in `guests/js`, made a component with wit-component.
+//!
+//! Steps, all under `work_dir/js` (recreated on every build):
+//! 1. copy the pinned QuickJS-NG sources and patch them (the stack check);
+//! 2. generate the C bindings of the WIT world with wit-bindgen-c;
+//! 3. compile QuickJS, the bindings and the glue for wasm32-wasi;
+//! 4. link a reactor module with the stack first in linear memory;
+//! 5. embed the world's type metadata and encode a component with the
+//!    preview1 reactor adapter.
 
-use crate::Ctx;
-use anyhow::Result;
-use std::path::Path;
+use crate::{Ctx, pinned};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 
-pub fn build(_ctx: &Ctx, _output: &Path) -> Result<()> {
-    anyhow::bail!("the JavaScript guest build is not written yet")
+/// The clang that targets wasm32-wasi against Debian's wasi-libc.
+const CLANG: &str = "clang-19";
+const TOOLCHAIN_HINT: &str = "hint: install the toolchain with `apt-get install -y clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32`";
+
+/// The world the glue implements.
+const WORLD: &str = "guest";
+
+/// Size of the stack in linear memory. QuickJS keeps its JS frames'
+/// arguments and locals there (alloca), so it decides how deep JS recursion
+/// goes; the glue lets QuickJS use all but `STACK_RESERVE` of it (see
+/// glue.c). With `--stack-first` an overflow runs off the bottom of linear
+/// memory and traps instead of overwriting the heap.
+const LINEAR_STACK_BYTES: u64 = 8 << 20;
+/// What the glue keeps free below QuickJS's limit for the C code that runs
+/// after QuickJS noticed the overflow (throwing, building the backtrace).
+const STACK_RESERVE_BYTES: u64 = 256 << 10;
+
+/// The QuickJS-NG sources we compile; the headers they include are copied too.
+const QUICKJS_SOURCES: &[&str] = &["quickjs.c", "libregexp.c", "libunicode.c", "dtoa.c"];
+
+pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
+    check_toolchain()?;
+    let upstream = pinned::quickjs_source(&ctx.work_dir)?;
+
+    let dir = ctx.work_dir.join("js");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    let src = dir.join("quickjs");
+    let obj = dir.join("obj");
+    std::fs::create_dir_all(&src)?;
+    std::fs::create_dir_all(&obj)?;
+
+    copy_quickjs(&upstream, &src)?;
+    patch_stack_check(&src.join("quickjs.c"))?;
+    let bindings = dir.join("bindings");
+    let binding_sources = generate_bindings(&ctx.wit_dir(), &bindings)?;
+
+    let glue_dir = ctx.guests_dir.join("js");
+    let glue = glue_dir.join("glue.c");
+    let mut jobs = Vec::new();
+    for name in QUICKJS_SOURCES {
+        jobs.push(compile(&src.join(name), &obj, &[&src], CFlags::ThirdParty)?);
+    }
+    for source in &binding_sources {
+        jobs.push(compile(source, &obj, &[&bindings], CFlags::Generated)?);
+    }
+    let glue_defines = [
+        format!("-DGORU_STACK_SIZE={LINEAR_STACK_BYTES}"),
+        format!("-DGORU_STACK_RESERVE={STACK_RESERVE_BYTES}"),
+    ];
+    jobs.push(compile(
+        &glue,
+        &obj,
+        &[&src, &bindings, &glue_dir],
+        CFlags::Ours(&glue_defines),
+    )?);
+    let mut failed = Vec::new();
+    for (source, mut child) in jobs {
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for {CLANG}"))?;
+        if !status.success() {
+            failed.push(source.display().to_string());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{CLANG} failed to compile {}", failed.join(", "));
+    }
+
+    let core = dir.join("js-core.wasm");
+    link(&obj, &core)?;
+
+    let mut module = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
+    embed_world(&ctx.wit_dir(), &mut module)?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)?
+        .adapter(
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )?
+        .validate(true)
+        .encode()
+        .context("encoding the JavaScript component")?;
+
+    let partial = output.with_extension("wasm.partial");
+    std::fs::write(&partial, &component)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, output).with_context(|| format!("writing {}", output.display()))?;
+    Ok(())
+}
+
+/// Fails with an install hint unless clang-19 and the wasi-libc sysroot are there.
+fn check_toolchain() -> Result<()> {
+    match Command::new(CLANG).arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => bail!(
+            "`{CLANG} --version` failed: {}\n{TOOLCHAIN_HINT}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(err) => bail!("cannot run `{CLANG}`: {err}\n{TOOLCHAIN_HINT}"),
+    }
+    for needed in [
+        "/usr/lib/wasm32-wasi/libc.a",
+        "/usr/include/wasm32-wasi/stdio.h",
+    ] {
+        if !Path::new(needed).exists() {
+            bail!("the wasi-libc sysroot is missing ({needed} not found)\n{TOOLCHAIN_HINT}");
+        }
+    }
+    Ok(())
+}
+
+/// Copies the sources we compile, every header, and the licence.
+fn copy_quickjs(upstream: &Path, dest: &Path) -> Result<()> {
+    for entry in
+        std::fs::read_dir(upstream).with_context(|| format!("reading {}", upstream.display()))?
+    {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.ends_with(".h") || name == "LICENSE" || QUICKJS_SOURCES.contains(&name) {
+            std::fs::copy(&path, dest.join(name))
+                .with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    for name in QUICKJS_SOURCES {
+        if !dest.join(name).exists() {
+            bail!("{} has no {name}", upstream.display());
+        }
+    }
+    Ok(())
+}
+
+/// QuickJS-NG switches its stack-overflow check off under WASI (0.16.2: both
+/// blocks below). Without it deep recursion runs off the linear-memory stack
+/// and traps, which kills the instance; with it the glue's
+/// `JS_SetMaxStackSize` turns it into a catchable RangeError. Exact
+/// replacements: a source that does not match is an error, never a silent
+/// no-op.
+fn patch_stack_check(quickjs_c: &Path) -> Result<()> {
+    const PATCHES: &[(&str, &str, &str)] = &[
+        (
+            "JS_NewRuntime: keep the default stack size under WASI",
+            "    rt->stack_size = JS_DEFAULT_STACK_SIZE;\n#ifdef __wasi__\n    rt->stack_size = 0;\n#endif\n",
+            "    rt->stack_size = JS_DEFAULT_STACK_SIZE;\n",
+        ),
+        (
+            "update_stack_limit: compute the limit under WASI too",
+            "static void update_stack_limit(JSRuntime *rt)\n{\n#if defined(__wasi__)\n    rt->stack_limit = 0; /* no limit */\n#else\n    if (rt->stack_size == 0) {\n        rt->stack_limit = 0; /* no limit */\n    } else {\n        rt->stack_limit = rt->stack_top - rt->stack_size;\n    }\n#endif\n}\n",
+            "static void update_stack_limit(JSRuntime *rt)\n{\n    if (rt->stack_size == 0) {\n        rt->stack_limit = 0; /* no limit */\n    } else {\n        rt->stack_limit = rt->stack_top - rt->stack_size;\n    }\n}\n",
+        ),
+    ];
+    let mut text = std::fs::read_to_string(quickjs_c)
+        .with_context(|| format!("reading {}", quickjs_c.display()))?;
+    for (what, from, to) in PATCHES {
+        match text.matches(from).count() {
+            1 => text = text.replacen(from, to, 1),
+            n => bail!(
+                "patching {} ({what}): expected the original text exactly once, found it {n} times; \
+                 the pinned QuickJS-NG sources changed, review the patch",
+                quickjs_c.display()
+            ),
+        }
+    }
+    std::fs::write(quickjs_c, text).with_context(|| format!("writing {}", quickjs_c.display()))?;
+    Ok(())
+}
+
+/// Writes the C bindings of the world into `dir` and returns the `.c` files to
+/// compile. The component type is embedded after linking (`embed_world`), so
+/// no type object file is generated; the symbol the bindings use to force
+/// that object into the link is defined by an empty stub instead.
+fn generate_bindings(wit_dir: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+    use wit_bindgen_core::wit_parser::Resolve;
+
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve
+        .push_dir(wit_dir)
+        .with_context(|| format!("parsing the WIT in {}", wit_dir.display()))?;
+    let world = resolve.select_world(&[package], Some(WORLD))?;
+    let mut files = wit_bindgen_core::Files::default();
+    let opts = wit_bindgen_c::Opts {
+        no_object_file: true,
+        ..Default::default()
+    };
+    opts.build()
+        .generate(&mut resolve, world, &mut files)
+        .context("generating the C bindings")?;
+
+    std::fs::create_dir_all(dir)?;
+    let mut sources = Vec::new();
+    for (name, contents) in files.iter() {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+        if name.ends_with(".c") {
+            sources.push(path);
+        }
+    }
+    let stub = dir.join("component_type_stub.c");
+    std::fs::write(
+        &stub,
+        format!(
+            "/* The component type is embedded after linking; this only satisfies the reference. */\n\
+             void __component_type_object_force_link_{WORLD}(void) {{}}\n"
+        ),
+    )?;
+    sources.push(stub);
+    Ok(sources)
+}
+
+/// How warnings are treated: ours must compile clean, the rest is not ours to fix.
+enum CFlags<'a> {
+    ThirdParty,
+    Generated,
+    Ours(&'a [String]),
+}
+
+/// Starts compiling one C file to `obj_dir/<stem>.o`; the caller waits.
+fn compile(
+    source: &Path,
+    obj_dir: &Path,
+    includes: &[&Path],
+    flags: CFlags,
+) -> Result<(PathBuf, Child)> {
+    let stem = source.file_stem().context("source without a name")?;
+    let object = obj_dir.join(stem).with_extension("o");
+    let mut cmd = clang();
+    cmd.args(["-c", "-O2", "-D_GNU_SOURCE"]);
+    for include in includes {
+        cmd.arg("-I").arg(include);
+    }
+    match flags {
+        CFlags::ThirdParty => {
+            cmd.arg("-w");
+        }
+        CFlags::Generated => {
+            cmd.arg("-Wall");
+        }
+        CFlags::Ours(defines) => {
+            cmd.args(["-Wall", "-Wextra", "-Werror", "-std=gnu11"])
+                .args(defines);
+        }
+    }
+    cmd.arg("-o").arg(&object).arg(source);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {CLANG}\n{TOOLCHAIN_HINT}"))?;
+    Ok((source.to_path_buf(), child))
+}
+
+/// Links every object in `obj_dir` into a reactor module.
+fn link(obj_dir: &Path, output: &Path) -> Result<()> {
+    let mut objects: Vec<PathBuf> = std::fs::read_dir(obj_dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    objects.sort();
+    let mut cmd = clang();
+    cmd.args(["-mexec-model=reactor", "-Wl,--stack-first"])
+        .arg(format!("-Wl,-z,stack-size={LINEAR_STACK_BYTES}"))
+        .arg("-o")
+        .arg(output)
+        .args(&objects);
+    pinned::run(&mut cmd).with_context(|| format!("linking the JavaScript guest\n{TOOLCHAIN_HINT}"))
+}
+
+fn clang() -> Command {
+    let mut cmd = Command::new(CLANG);
+    cmd.args(["--target=wasm32-wasi", "--sysroot=/usr"]);
+    cmd
+}
+
+/// Adds the `component-type` custom section that tells wit-component which
+/// world the module implements.
+fn embed_world(wit_dir: &Path, module: &mut Vec<u8>) -> Result<()> {
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve
+        .push_dir(wit_dir)
+        .with_context(|| format!("parsing the WIT in {}", wit_dir.display()))?;
+    let world = resolve.select_world(&[package], Some(WORLD))?;
+    wit_component::embed_component_metadata(
+        module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false,
+    )
+    .context("embedding the component type")
 }

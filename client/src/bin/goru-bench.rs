@@ -1,0 +1,213 @@
+//! goru's benchmark: prints a Markdown report of start-up and run times,
+//! each beside a native baseline measured in the same run.
+//!
+//! `./x bench` builds it and writes the report into docs/performance.md.
+//! Usage: `goru-bench [--goru PATH] [--runs N]`.
+
+use goru_runtimes::{Engine, Language, SessionBuilder, Status};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Options {
+    goru: String,
+    runs: usize,
+}
+
+fn main() {
+    let mut options = Options {
+        goru: "target/release/goru".into(),
+        runs: 30,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--goru" => options.goru = args.next().expect("--goru needs a path"),
+            "--runs" => {
+                options.runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--runs needs a number")
+            }
+            other => {
+                eprintln!(
+                    "error: unknown argument `{other}`\nhint: goru-bench [--goru PATH] [--runs N]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    let mut report = String::new();
+    report.push_str(&format!(
+        "Measured {} on {} ({} cores), {} runs per row; times are medians (p50) unless noted.\n\n",
+        utc_date(),
+        cpu_model(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        options.runs
+    ));
+    report.push_str(&whole_process(&options));
+    report.push('\n');
+    report.push_str(&engine_internal(options.runs.max(100)));
+    print!("{report}");
+}
+
+/// Whole `goru -c` processes against `python3 -c` and `node -e`.
+fn whole_process(options: &Options) -> String {
+    let cold_cache = tempfile::tempdir().expect("temp dir");
+    let mut rows = Vec::new();
+    for (language, code, native, native_args) in [
+        ("python", "print(1+1)", "python3", vec!["-c", "print(1+1)"]),
+        (
+            "js",
+            "console.log(1+1)",
+            "node",
+            vec!["-e", "console.log(1+1)"],
+        ),
+    ] {
+        let goru_args = ["-l", language, "-c", code];
+        let first = time_process(&options.goru, &goru_args, Some(cold_cache.path()));
+        let cached = median(
+            (0..options.runs)
+                .map(|_| time_process(&options.goru, &goru_args, Some(cold_cache.path())))
+                .collect(),
+        );
+        let baseline = median(
+            (0..options.runs)
+                .map(|_| time_process(native, &native_args, None))
+                .collect(),
+        );
+        rows.push(format!(
+            "| `goru -l {language} -c '{code}'` | {} | {} | `{native} {}` {} | {:.2}x |",
+            ms(first),
+            ms(cached),
+            native_args.join(" ").replace(code, &format!("'{code}'")),
+            ms(baseline),
+            cached.as_secs_f64() / baseline.as_secs_f64(),
+        ));
+    }
+    format!(
+        "### Whole process\n\n\
+         A fresh process per run, output checked. \"First run\" starts with an empty compile cache \
+         (the guest is compiled and cached); \"cached\" runs load the compiled guest from the cache.\n\n\
+         | command | first run | cached (p50) | native baseline (p50) | cached / native |\n\
+         |---|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    )
+}
+
+/// Runs a command to completion and returns its wall-clock time; panics
+/// unless it printed `2`.
+fn time_process(program: &str, args: &[&str], cache: Option<&std::path::Path>) -> Duration {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(cache) = cache {
+        command.env("GORU_CACHE_DIR", cache);
+    }
+    let started = Instant::now();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let elapsed = started.elapsed();
+    assert_eq!(
+        output.stdout, b"2\n",
+        "{program} {args:?} printed something else"
+    );
+    elapsed
+}
+
+/// Fresh sandbox to first result inside a warm engine.
+fn engine_internal(runs: usize) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = Engine::new().expect("engine");
+    let mut rows = Vec::new();
+    for (language, code) in [
+        (Language::Python, "print(1+1)"),
+        (Language::JavaScript, "console.log(1+1)"),
+    ] {
+        engine.prepare(language).expect("guest loads");
+        let builder = SessionBuilder::new(language);
+        let mut fresh = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let started = Instant::now();
+            let outcome = runtime
+                .block_on(engine.run_once(&builder, code, "<bench>"))
+                .unwrap();
+            fresh.push(started.elapsed());
+            assert_eq!(outcome.stdout, b"2\n");
+        }
+        let mut session = runtime.block_on(builder.start(&engine)).unwrap();
+        let mut warm = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let started = Instant::now();
+            let outcome = runtime.block_on(session.run("x = 1", "<bench>")).unwrap();
+            warm.push(started.elapsed());
+            assert_eq!(outcome.status, Status::Ok { value: None });
+        }
+        let (fresh_p50, fresh_p99) = percentiles(&mut fresh);
+        let (warm_p50, warm_p99) = percentiles(&mut warm);
+        rows.push(format!(
+            "| {language} | {} | {} | {} | {} |",
+            ms(fresh_p50),
+            ms(fresh_p99),
+            ms(warm_p50),
+            ms(warm_p99)
+        ));
+    }
+    format!(
+        "### Inside the engine\n\n\
+         Engine warm (guests compiled or loaded), {runs} runs each. \"Fresh sandbox\": create an instance, \
+         initialise it, run `print(1+1)` / `console.log(1+1)`, capture the output, drop it. \
+         \"Existing session\": `x = 1` in a live instance.\n\n\
+         | language | fresh sandbox p50 | p99 | existing session p50 | p99 |\n\
+         |---|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    )
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    percentiles(&mut samples).0
+}
+
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+fn ms(duration: Duration) -> String {
+    let ms = duration.as_secs_f64() * 1e3;
+    if ms < 1.0 {
+        format!("{ms:.3} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|name| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into())
+}
+
+fn utc_date() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,298 @@
+//! The engine's Rust API, on both guests: one-shot runs, sessions, limits.
+
+use goru_runtimes::{Engine, Error, Language, Limits, Mode, SessionBuilder, Status, Stdin};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// One engine for the whole test binary: guests compile once.
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new().expect("engine"))
+}
+
+fn limits(timeout: Duration, memory: u64, output: u64) -> Limits {
+    Limits {
+        timeout,
+        memory_bytes: memory,
+        max_output_bytes: output,
+    }
+}
+
+async fn once(language: Language, code: &str) -> goru_runtimes::Outcome {
+    engine()
+        .run_once(&SessionBuilder::new(language), code, "<test>")
+        .await
+        .expect("run")
+}
+
+#[tokio::test]
+async fn one_shot_runs_capture_stdout_and_stderr_separately() {
+    let outcome = once(
+        Language::Python,
+        "import sys\nprint('out')\nprint('err', file=sys.stderr)",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Ok { value: None });
+    assert_eq!(outcome.stdout, b"out\n");
+    assert_eq!(outcome.stderr, b"err\n");
+
+    let outcome = once(
+        Language::JavaScript,
+        "console.log('out'); console.error('err')",
+    )
+    .await;
+    assert_eq!(outcome.status, Status::Ok { value: None });
+    assert_eq!(outcome.stdout, b"out\n");
+    assert_eq!(outcome.stderr, b"err\n");
+}
+
+#[tokio::test]
+async fn one_shot_sandboxes_share_nothing() {
+    for (language, set, get) in [
+        (Language::Python, "x = 41", "print(x)"),
+        (Language::JavaScript, "var x = 41", "console.log(typeof x)"),
+    ] {
+        assert!(once(language, set).await.status == Status::Ok { value: None });
+        let outcome = once(language, get).await;
+        match language {
+            Language::Python => assert!(
+                matches!(&outcome.status, Status::Exception(e) if e.type_name == "NameError"),
+                "{outcome:?}"
+            ),
+            Language::JavaScript => assert_eq!(outcome.stdout, b"undefined\n"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_state_persists_across_runs() {
+    for (language, define, use_it) in [
+        (
+            Language::Python,
+            "import math\ndef f(n):\n    return math.factorial(n)\nx = 10",
+            "print(f(x))",
+        ),
+        (
+            Language::JavaScript,
+            "function f(n) { return n <= 1 ? 1 : n * f(n - 1) }\nvar x = 10",
+            "console.log(f(x))",
+        ),
+    ] {
+        let mut session = SessionBuilder::new(language)
+            .start(engine())
+            .await
+            .expect("start");
+        assert_eq!(
+            session.run(define, "<a>").await.unwrap().status,
+            Status::Ok { value: None }
+        );
+        let outcome = session.run(use_it, "<b>").await.unwrap();
+        assert_eq!(outcome.stdout, b"3628800\n", "{language}: {outcome:?}");
+        assert!(session.is_alive());
+    }
+}
+
+#[tokio::test]
+async fn repl_mode_returns_the_value_of_a_trailing_expression() {
+    let mut session = SessionBuilder::new(Language::Python)
+        .start(engine())
+        .await
+        .unwrap();
+    let outcome = session
+        .run_mode("1 + 2", "<repl>", Mode::Repl)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.status,
+        Status::Ok {
+            value: Some("3".into())
+        }
+    );
+    let outcome = session
+        .run_mode("_ * 2", "<repl>", Mode::Repl)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.status,
+        Status::Ok {
+            value: Some("6".into())
+        }
+    );
+    let outcome = session
+        .run_mode("def f():", "<repl>", Mode::CheckComplete)
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, Status::Incomplete);
+
+    let mut session = SessionBuilder::new(Language::JavaScript)
+        .start(engine())
+        .await
+        .unwrap();
+    let outcome = session
+        .run_mode("'a' + 'b'", "<repl>", Mode::Repl)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.status,
+        Status::Ok {
+            value: Some("\"ab\"".into())
+        }
+    );
+    let outcome = session
+        .run_mode("function f() {", "<repl>", Mode::CheckComplete)
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, Status::Incomplete);
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_session_and_later_runs_say_so() {
+    for (language, spin) in [
+        (Language::Python, "while True: pass"),
+        (Language::JavaScript, "for (;;) {}"),
+    ] {
+        let mut builder = SessionBuilder::new(language);
+        builder.limits(limits(Duration::from_millis(200), 256 << 20, 1 << 20));
+        let mut session = builder.start(engine()).await.unwrap();
+        let outcome = session.run(spin, "<spin>").await.unwrap();
+        assert_eq!(
+            outcome.status,
+            Status::Timeout {
+                limit: Duration::from_millis(200)
+            }
+        );
+        assert!(
+            outcome.duration >= Duration::from_millis(200),
+            "{outcome:?}"
+        );
+        assert!(!session.is_alive());
+        assert!(matches!(
+            session.run("1", "<after>").await,
+            Err(Error::SessionDead(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_guest_sleeping_past_its_deadline_is_stopped_by_the_host_timer() {
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.limits(limits(Duration::from_millis(300), 256 << 20, 1 << 20));
+    let outcome = engine()
+        .run_once(&builder, "import time\ntime.sleep(30)", "<sleep>")
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.status,
+        Status::Timeout {
+            limit: Duration::from_millis(300)
+        }
+    );
+    assert!(outcome.duration < Duration::from_secs(5), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn output_past_the_cap_is_cut_at_the_cap_and_reported() {
+    for (language, code) in [
+        (Language::Python, "while True: print('x' * 100)"),
+        (
+            Language::JavaScript,
+            "for (;;) console.log('x'.repeat(100))",
+        ),
+    ] {
+        let mut builder = SessionBuilder::new(language);
+        builder.limits(limits(Duration::from_secs(30), 256 << 20, 10_000));
+        let outcome = engine().run_once(&builder, code, "<flood>").await.unwrap();
+        assert_eq!(
+            outcome.status,
+            Status::OutputLimit {
+                stream: goru_runtimes::Stream::Stdout,
+                limit: 10_000
+            },
+            "{language}"
+        );
+        assert_eq!(
+            outcome.stdout.len(),
+            10_000,
+            "{language}: exactly the cap is delivered"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stdin_bytes_reach_the_guest() {
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.stdin(Stdin::Bytes(b"3\n4\n".to_vec()));
+    let outcome = engine()
+        .run_once(
+            &builder,
+            "a = int(input()); b = int(input()); print(a * b)",
+            "<stdin>",
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.stdout, b"12\n", "{outcome:?}");
+
+    let mut builder = SessionBuilder::new(Language::JavaScript);
+    builder.stdin(Stdin::Bytes(b"3\n4\n".to_vec()));
+    let outcome = engine()
+        .run_once(
+            &builder,
+            "const a = +readline(), b = +readline(); console.log(a * b)",
+            "<stdin>",
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.stdout, b"12\n", "{outcome:?}");
+}
+
+#[tokio::test]
+async fn memory_growth_past_the_limit_is_refused() {
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.limits(limits(Duration::from_secs(30), 64 << 20, 1 << 20));
+    let outcome = engine()
+        .run_once(&builder, "x = bytearray(10**9)", "<mem>")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome.status, Status::Exception(e) if e.type_name == "MemoryError"),
+        "{outcome:?}"
+    );
+
+    let mut builder = SessionBuilder::new(Language::JavaScript);
+    builder.limits(limits(Duration::from_secs(30), 64 << 20, 1 << 20));
+    let outcome = engine()
+        .run_once(
+            &builder,
+            "const a = []; for (;;) a.push(new Array(1e5).fill(1))",
+            "<mem>",
+        )
+        .await
+        .unwrap();
+    let out_of_memory = match &outcome.status {
+        Status::Exception(e) => e.message.contains("out of memory"),
+        Status::MemoryLimit { limit } => *limit == 64 << 20,
+        _ => false,
+    };
+    assert!(out_of_memory, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_memory_limit_too_small_to_start_is_reported_as_such() {
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.limits(limits(Duration::from_secs(30), 1 << 20, 1 << 20));
+    let outcome = engine()
+        .run_once(&builder, "print(1)", "<tiny>")
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, Status::MemoryLimit { limit: 1 << 20 });
+}
+
+#[tokio::test]
+async fn invalid_limits_are_refused_before_anything_runs() {
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.limits(limits(Duration::ZERO, 64 << 20, 1 << 20));
+    assert!(matches!(
+        engine().run_once(&builder, "print(1)", "<x>").await,
+        Err(Error::Limit(_))
+    ));
+}
