@@ -13,6 +13,7 @@ here ships inside the guest (hence the clean-up in `_forget_build_machine`).
 import ast
 import builtins
 import codeop
+import functools
 import gc
 import json
 import linecache
@@ -22,6 +23,7 @@ import traceback
 import types
 
 import goru_asyncio
+import goru_stdio
 import goru_stdlib
 import wit_world
 from componentize_py_types import Err
@@ -36,7 +38,7 @@ from wit_world import (
 from wit_world.imports import host
 
 # Frames of these files are ours, not the user's: tracebacks leave them out.
-_PRELUDE_FILES = frozenset({__file__, goru_asyncio.__file__})
+_PRELUDE_FILES = frozenset({__file__, goru_asyncio.__file__, goru_stdio.__file__})
 
 
 def call(name, /, **kwargs):
@@ -50,6 +52,23 @@ def call(name, /, **kwargs):
     except Err as error:
         raise RuntimeError(error.value) from None
     return json.loads(result)
+
+
+# The highest recursion limit the host's wasm stack survives (64 MiB,
+# `MAX_WASM_STACK` in runtimes/src/engine.rs). Unwinding a deep recursion
+# frees its chains of frame and traceback objects recursively in C, about
+# 230 bytes of wasm stack a level, and CPython's C-stack guard does not see
+# that stack (it watches the linear-memory one): measured, 280,000 levels
+# unwound and 300,000 trapped, killing the instance. Above this cap, deep
+# recursion ends in RecursionError instead.
+MAX_RECURSION_LIMIT = 200_000
+
+
+@functools.wraps(sys.setrecursionlimit)
+def _setrecursionlimit(limit, /, _set=sys.setrecursionlimit):
+    if isinstance(limit, int) and limit > MAX_RECURSION_LIMIT:
+        limit = MAX_RECURSION_LIMIT
+    _set(limit)
 
 
 def _new_main_module():
@@ -195,16 +214,45 @@ def _safe_str(value):
         return f"<exception str() failed>"
 
 
-def _drop_prelude_frames(summary, seen):
-    """Removes our frames from a TracebackException and the ones it chains to."""
+class _StackSummary(traceback.StackSummary):
+    """Formats each distinct frame once.
+
+    A deep recursion repeats one frame up to the recursion limit, and 3.14
+    formats every repetition (parsing its line for the carets) before
+    collapsing them into "[Previous line repeated N more times]": 100 us a
+    frame in the guest, 20 s for 200,000 frames.
+    """
+
+    def __init__(self, frames):
+        super().__init__(frames)
+        self._formatted = {}
+
+    def format_frame_summary(self, frame_summary, **kwargs):
+        key = (
+            frame_summary.filename,
+            frame_summary.lineno,
+            frame_summary.end_lineno,
+            frame_summary.colno,
+            frame_summary.end_colno,
+            frame_summary.name,
+            id(frame_summary._code),
+        )
+        if key not in self._formatted:
+            self._formatted[key] = super().format_frame_summary(frame_summary, **kwargs)
+        return self._formatted[key]
+
+
+def _user_frames(summary, seen):
+    """Leaves only the user's frames in a TracebackException and the ones it
+    chains to (ours are the prelude's, not the user's)."""
     if summary is None or id(summary) in seen:
         return
     seen.add(id(summary))
-    summary.stack[:] = [frame for frame in summary.stack if frame.filename not in _PRELUDE_FILES]
-    _drop_prelude_frames(summary.__cause__, seen)
-    _drop_prelude_frames(summary.__context__, seen)
+    summary.stack = _StackSummary(f for f in summary.stack if f.filename not in _PRELUDE_FILES)
+    _user_frames(summary.__cause__, seen)
+    _user_frames(summary.__context__, seen)
     for member in summary.exceptions or ():
-        _drop_prelude_frames(member, seen)
+        _user_frames(member, seen)
 
 
 def _format_traceback(error):
@@ -215,9 +263,11 @@ def _format_traceback(error):
             error,
             error.__traceback__,
             limit=traceback.BUILTIN_EXCEPTION_LIMIT,
+            # Source lines are read when formatting, so only for the frames shown.
+            lookup_lines=False,
             compact=True,
         )
-        _drop_prelude_frames(summary, set())
+        _user_frames(summary, set())
         return "".join(summary.format())
     except (MemoryError, RecursionError):
         # Too big to format in full (a huge traceback under a memory cap).
@@ -287,6 +337,8 @@ def _forget_build_machine():
 
 
 builtins.call = call
+sys.setrecursionlimit = _setrecursionlimit
+goru_stdio.install()
 goru_asyncio.install()
 _warm_up()
 _forget_build_machine()

@@ -16,6 +16,8 @@ use std::process::{Child, Command};
 
 /// The clang that targets wasm32-wasi against Debian's wasi-libc.
 const CLANG: &str = "clang-19";
+/// The linker clang-19 runs for wasm targets (Debian's lld-19).
+const LINKER: &str = "wasm-ld-19";
 const TOOLCHAIN_HINT: &str = "hint: install the toolchain with `apt-get install -y clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32`";
 
 /// The world the glue implements.
@@ -26,7 +28,7 @@ const WORLD: &str = "guest";
 /// goes; the glue lets QuickJS use all but `STACK_RESERVE` of it (see
 /// glue.c). With `--stack-first` an overflow runs off the bottom of linear
 /// memory and traps instead of overwriting the heap.
-const LINEAR_STACK_BYTES: u64 = 8 << 20;
+const LINEAR_STACK_BYTES: u64 = 1 << 20;
 /// What the glue keeps free below QuickJS's limit for the C code that runs
 /// after QuickJS noticed the overflow (throwing, building the backtrace).
 const STACK_RESERVE_BYTES: u64 = 256 << 10;
@@ -106,15 +108,18 @@ pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Fails with an install hint unless clang-19 and the wasi-libc sysroot are there.
+/// Fails with an install hint unless clang-19, its wasm linker and the
+/// wasi-libc sysroot are there.
 fn check_toolchain() -> Result<()> {
-    match Command::new(CLANG).arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => bail!(
-            "`{CLANG} --version` failed: {}\n{TOOLCHAIN_HINT}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(err) => bail!("cannot run `{CLANG}`: {err}\n{TOOLCHAIN_HINT}"),
+    for tool in [CLANG, LINKER] {
+        match Command::new(tool).arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => bail!(
+                "`{tool} --version` failed: {}\n{TOOLCHAIN_HINT}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(err) => bail!("cannot run `{tool}`: {err}\n{TOOLCHAIN_HINT}"),
+        }
     }
     for needed in [
         "/usr/lib/wasm32-wasi/libc.a",
@@ -279,7 +284,7 @@ fn link(obj_dir: &Path, output: &Path) -> Result<()> {
         .arg("-o")
         .arg(output)
         .args(&objects);
-    pinned::run(&mut cmd).with_context(|| format!("linking the JavaScript guest\n{TOOLCHAIN_HINT}"))
+    pinned::run(&mut cmd).context("linking the JavaScript guest")
 }
 
 fn clang() -> Command {

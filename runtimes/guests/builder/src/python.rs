@@ -1,10 +1,41 @@
 //! The Python guest: CPython 3.14 as a pre-initialized component, built by
 //! componentize-py from our WIT world and the prelude in `guests/python`.
+//!
+//! componentize-py imports the app module `goru_guest` at build time and
+//! snapshots the interpreter; everything the prelude imports (the bundled
+//! stdlib, see `goru_stdlib.py`) is in that snapshot.
 
-use crate::Ctx;
-use anyhow::Result;
+use crate::{Ctx, pinned};
+use anyhow::{Context, Result};
 use std::path::Path;
+use std::process::Command;
 
-pub fn build(_ctx: &Ctx, _output: &Path) -> Result<()> {
-    anyhow::bail!("the Python guest build is not written yet")
+/// The prelude's app module (`guests/python/goru_guest.py`).
+const APP_MODULE: &str = "goru_guest";
+/// The world of `guests/wit/goru.wit` the guest implements.
+const WORLD: &str = "guest";
+
+pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
+    let componentize_py = pinned::componentize_py(&ctx.work_dir)?;
+    let partial = ctx.work_dir.join("python.wasm.partial");
+    let _ = std::fs::remove_file(&partial);
+    pinned::run(
+        Command::new(&componentize_py)
+            // An empty environment: with `VIRTUAL_ENV` or a `python3` on
+            // `PATH`, componentize-py would add the build machine's
+            // site-packages to the guest's import path, and the snapshot
+            // would start from whatever variables the build ran with.
+            .env_clear()
+            .current_dir(&ctx.work_dir)
+            .arg("--quiet")
+            .arg("--wit-path")
+            .arg(ctx.wit_dir())
+            .args(["--world", WORLD, "componentize", APP_MODULE])
+            .arg("--python-path")
+            .arg(ctx.guests_dir.join("python"))
+            .arg("--output")
+            .arg(&partial),
+    )?;
+    std::fs::rename(&partial, output)
+        .with_context(|| format!("moving {} to {}", partial.display(), output.display()))
 }
