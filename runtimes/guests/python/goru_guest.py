@@ -24,7 +24,7 @@ import types
 
 import goru_asyncio
 import goru_stdio
-import goru_stdlib
+import goru_stdlib  # noqa: F401 - imported for its effect: the bundled stdlib
 import wit_world
 from componentize_py_types import Err
 from wit_world import (
@@ -107,8 +107,9 @@ def _register_source(code, source, filename):
 def _fill_syntax_error_text(error, source):
     """Compiler-stage SyntaxErrors (e.g. `return` outside a function) carry
     no source line, since CPython would read it from a file: supply it."""
-    if error.text is None and error.lineno and 0 < error.lineno <= source.count("\n") + 1:
-        error.text = source.splitlines()[error.lineno - 1] + "\n"
+    lines = source.splitlines()
+    if error.text is None and error.lineno and 0 < error.lineno <= len(lines):
+        error.text = lines[error.lineno - 1] + "\n"
 
 
 def _compile(source, filename, mode="exec", flags=0, *, text):
@@ -211,7 +212,7 @@ def _safe_str(value):
     try:
         return str(value)
     except Exception:  # noqa: BLE001 - as CPython prints it
-        return f"<exception str() failed>"
+        return "<exception str() failed>"
 
 
 class _StackSummary(traceback.StackSummary):
@@ -317,8 +318,8 @@ class WitWorld(wit_world.WitWorld):
 def _warm_up():
     """Takes every path of `run` once, so that what a first run sets up
     (lazy imports, caches, the traceback machinery) is in the snapshot.
-    Measured: a fresh instance's first failing run took 2.4 ms without
-    this and 0.6 ms with it."""
+    Measured in-process: a fresh instance's first failing run took 2.35 ms
+    without this and 1.9 ms with it; a first print(1+1) is unchanged."""
     global _main
     world = WitWorld()
     world.run("def f():\n    return 1 / 0\nf()\n", Mode.EXEC, "<warm-up>")

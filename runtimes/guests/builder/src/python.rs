@@ -17,7 +17,8 @@ const WORLD: &str = "guest";
 
 pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
     let componentize_py = pinned::componentize_py(&ctx.work_dir)?;
-    let partial = ctx.work_dir.join("python.wasm.partial");
+    // Beside the output, so that the final rename is atomic.
+    let partial = output.with_extension("wasm.partial");
     let _ = std::fs::remove_file(&partial);
     pinned::run(
         Command::new(&componentize_py)
