@@ -108,6 +108,7 @@ fn limits(cli: &Cli) -> Result<Limits, Fatal> {
         timeout: parse_duration(&cli.timeout).map_err(|e| bad("timeout", e))?,
         memory_bytes: parse_size(&cli.memory).map_err(|e| bad("memory", e))?,
         max_output_bytes: parse_size(&cli.max_output).map_err(|e| bad("max-output", e))?,
+        ..Limits::default()
     };
     limits
         .validate()

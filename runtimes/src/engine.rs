@@ -2,6 +2,7 @@
 
 use crate::bindings::GuestPre;
 use crate::epoch::EpochTicker;
+use crate::host_functions::HostFunctions;
 use crate::session::HostState;
 use crate::{Error, Language};
 use std::path::PathBuf;
@@ -26,10 +27,12 @@ type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 /// Configures an [`Engine`]. Defaults:
 /// - compiled guests are cached in [`crate::default_cache_dir`] (`$GORU_CACHE_DIR`,
 ///   else the user's cache folder);
-/// - no progress reporting.
+/// - no progress reporting;
+/// - no host functions.
 pub struct EngineBuilder {
     cache_dir: Option<PathBuf>,
     progress: Option<Progress>,
+    host_functions: HostFunctions,
 }
 
 impl Default for EngineBuilder {
@@ -37,6 +40,7 @@ impl Default for EngineBuilder {
         EngineBuilder {
             cache_dir: crate::cache::default_cache_dir(),
             progress: None,
+            host_functions: HostFunctions::new(),
         }
     }
 }
@@ -55,6 +59,12 @@ impl EngineBuilder {
     /// Called with a line of text before a slow step (compiling a guest).
     pub fn on_progress(&mut self, progress: impl Fn(&str) + Send + Sync + 'static) -> &mut Self {
         self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Host functions every session of this engine can call.
+    pub fn host_functions(&mut self, functions: HostFunctions) -> &mut Self {
+        self.host_functions = functions;
         self
     }
 
@@ -82,6 +92,7 @@ impl EngineBuilder {
                 linker,
                 cache_dir: self.cache_dir.clone(),
                 progress: self.progress.clone(),
+                host_functions: self.host_functions.clone(),
                 guests: [OnceLock::new(), OnceLock::new()],
                 compile_lock: Mutex::new(()),
             }),
@@ -102,6 +113,7 @@ pub(crate) struct Inner {
     linker: Linker<HostState>,
     cache_dir: Option<PathBuf>,
     progress: Option<Progress>,
+    host_functions: HostFunctions,
     guests: [OnceLock<GuestPre<HostState>>; 2],
     compile_lock: Mutex<()>,
 }
@@ -114,6 +126,11 @@ impl Engine {
 
     pub fn builder() -> EngineBuilder {
         EngineBuilder::new()
+    }
+
+    /// The host functions every session of this engine sees.
+    pub fn host_functions(&self) -> &HostFunctions {
+        &self.inner.host_functions
     }
 
     pub(crate) fn inner(&self) -> &Inner {

@@ -23,6 +23,17 @@ pub struct Limits {
     /// run. Writing past it ends the run with [`crate::Status::OutputLimit`].
     /// Default: 1 MiB.
     pub max_output_bytes: u64,
+    /// Host calls (`call`, and each call of a batch) one run may make.
+    /// Default: 10,000.
+    pub max_host_calls: u64,
+    /// Bytes of JSON in one host call's arguments, and in its result.
+    /// Default: 1 MiB.
+    pub max_host_payload_bytes: u64,
+    /// Calls in one batch (`asyncio.gather` / `Promise.all` over host calls).
+    /// Default: 1,000.
+    pub max_batch_calls: u64,
+    /// Calls of one batch that run at the same time. Default: 16.
+    pub max_concurrent_host_calls: u64,
 }
 
 impl Default for Limits {
@@ -31,6 +42,10 @@ impl Default for Limits {
             timeout: Duration::from_secs(30),
             memory_bytes: 256 << 20,
             max_output_bytes: 1 << 20,
+            max_host_calls: 10_000,
+            max_host_payload_bytes: 1 << 20,
+            max_batch_calls: 1_000,
+            max_concurrent_host_calls: 16,
         }
     }
 }
@@ -126,6 +141,12 @@ impl Limits {
                 what: "the output cap must be at least 1 byte",
             });
         }
+        if self.max_batch_calls == 0 || self.max_concurrent_host_calls == 0 {
+            return Err(LimitError::OutOfRange {
+                value: "0".into(),
+                what: "batches and host-call concurrency must allow at least 1 call",
+            });
+        }
         Ok(())
     }
 }
@@ -200,5 +221,11 @@ mod tests {
         assert!(check(|l| l.memory_bytes = MAX_MEMORY_BYTES + 1).is_err());
         assert!(check(|l| l.max_output_bytes = 0).is_err());
         assert!(check(|l| l.max_output_bytes = 1).is_ok());
+        assert!(check(|l| l.max_batch_calls = 0).is_err());
+        assert!(check(|l| l.max_concurrent_host_calls = 0).is_err());
+        assert!(
+            check(|l| l.max_host_calls = 0).is_ok(),
+            "0 host calls is a valid policy"
+        );
     }
 }

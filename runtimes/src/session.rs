@@ -3,6 +3,8 @@
 
 use crate::bindings::{self, goru::sandbox::host};
 use crate::engine::Engine;
+use crate::host_calls::HostCalls;
+use crate::host_functions::HostFunctions;
 use crate::limiter::MemoryLimiter;
 use crate::outcome::{GuestException, Outcome, Status, Stream};
 use crate::output::{OutputRouter, OutputSink};
@@ -49,6 +51,7 @@ pub(crate) struct HostState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     deadline: Instant,
+    calls: HostCalls,
 }
 
 impl WasiView for HostState {
@@ -64,28 +67,22 @@ impl host::Host for HostState {
     async fn call(
         &mut self,
         name: String,
-        _args_json: String,
+        args_json: String,
     ) -> wasmtime::Result<Result<String, String>> {
-        Ok(Err(unknown_function(&name)))
+        Ok(self.calls.call(name, args_json).await)
     }
 
     async fn call_batch(
         &mut self,
         calls: Vec<(String, String)>,
     ) -> wasmtime::Result<Vec<Result<String, String>>> {
-        Ok(calls
-            .into_iter()
-            .map(|(name, _)| Err(unknown_function(&name)))
-            .collect())
+        Ok(self.calls.call_batch(calls).await)
     }
 }
 
-fn unknown_function(name: &str) -> String {
-    format!("no host function named `{name}` is available in this sandbox")
-}
-
 /// Configures a [`Session`]. Defaults, all denying:
-/// - no filesystem, network, environment variables or host functions;
+/// - no filesystem, network or environment variables;
+/// - only the engine's host functions (none unless the embedder registered some);
 /// - stdin empty; output captured into each [`Outcome`];
 /// - [`Limits::default`] (30 s, 256 MiB, 1 MiB of output per stream);
 /// - argv `["-c"]`.
@@ -99,6 +96,7 @@ pub struct SessionBuilder {
     argv: Vec<String>,
     stdin: Stdin,
     sink: Option<Arc<dyn OutputSink>>,
+    host_functions: HostFunctions,
 }
 
 impl SessionBuilder {
@@ -109,7 +107,15 @@ impl SessionBuilder {
             argv: vec!["-c".to_string()],
             stdin: Stdin::Empty,
             sink: None,
+            host_functions: HostFunctions::new(),
         }
+    }
+
+    /// Host functions for this session, added to the engine's (a name in
+    /// both: this session's wins).
+    pub fn host_functions(&mut self, functions: HostFunctions) -> &mut Self {
+        self.host_functions = functions;
+        self
     }
 
     pub fn limits(&mut self, limits: Limits) -> &mut Self {
@@ -160,6 +166,10 @@ impl SessionBuilder {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(self.limits.memory_bytes),
             deadline: Instant::now() + self.limits.timeout,
+            calls: HostCalls::new(
+                engine.host_functions().merged_with(&self.host_functions),
+                self.limits.clone(),
+            ),
         };
         let mut store = Store::new(&engine.inner().wasmtime, state);
         store.limiter(|state| &mut state.limiter);
@@ -268,6 +278,7 @@ impl Session {
         let deadline = started + self.limits.timeout;
         self.store.data_mut().deadline = deadline;
         self.store.data_mut().limiter.refused = false;
+        self.store.data().calls.begin_run();
         self.store.set_epoch_deadline(1);
         self.output
             .begin(self.limits.max_output_bytes, self.sink.clone());

@@ -15,6 +15,7 @@ fn limits(timeout: Duration, memory: u64, output: u64) -> Limits {
         timeout,
         memory_bytes: memory,
         max_output_bytes: output,
+        ..Limits::default()
     }
 }
 

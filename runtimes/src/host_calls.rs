@@ -1,0 +1,257 @@
+//! The host side of the `host` interface: checks every call against the
+//! run's limits, then dispatches it to a host function.
+//!
+//! Everything here treats the guest as hostile: names, argument sizes and
+//! counts are checked before any work is done for a call, and a batch runs
+//! with bounded concurrency.
+
+use crate::Limits;
+use crate::host_functions::HostFunctions;
+use futures::StreamExt;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What one session's guest may call, and the per-run counters.
+#[derive(Clone)]
+pub(crate) struct HostCalls {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    functions: HostFunctions,
+    limits: Limits,
+    calls_this_run: AtomicU64,
+}
+
+impl HostCalls {
+    pub(crate) fn new(functions: HostFunctions, limits: Limits) -> Self {
+        HostCalls {
+            inner: Arc::new(Inner {
+                functions,
+                limits,
+                calls_this_run: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Starts a new run's count of calls.
+    pub(crate) fn begin_run(&self) {
+        self.inner.calls_this_run.store(0, Ordering::SeqCst);
+    }
+
+    /// One call from the guest.
+    pub(crate) async fn call(&self, name: String, args_json: String) -> Result<String, String> {
+        self.count(1)?;
+        self.dispatch(name, args_json).await
+    }
+
+    /// A batch from the guest: all calls counted up front, then run with at
+    /// most `max_concurrent_host_calls` at a time; results in order.
+    pub(crate) async fn call_batch(
+        &self,
+        calls: Vec<(String, String)>,
+    ) -> Vec<Result<String, String>> {
+        let limits = &self.inner.limits;
+        let refuse_all = |message: String| calls.iter().map(|_| Err(message.clone())).collect();
+        if calls.len() as u64 > limits.max_batch_calls {
+            return refuse_all(format!(
+                "a batch of {} host calls is more than the limit of {} per batch",
+                calls.len(),
+                limits.max_batch_calls
+            ));
+        }
+        if let Err(message) = self.count(calls.len() as u64) {
+            return refuse_all(message);
+        }
+        let concurrency = usize::try_from(limits.max_concurrent_host_calls).unwrap_or(usize::MAX);
+        futures::stream::iter(calls)
+            .map(|(name, args)| self.dispatch(name, args))
+            .buffered(concurrency)
+            .collect()
+            .await
+    }
+
+    fn count(&self, calls: u64) -> Result<(), String> {
+        let limit = self.inner.limits.max_host_calls;
+        let before = self.inner.calls_this_run.fetch_add(calls, Ordering::SeqCst);
+        if before.saturating_add(calls) > limit {
+            return Err(format!("this run reached its limit of {limit} host calls"));
+        }
+        Ok(())
+    }
+
+    async fn dispatch(&self, name: String, args_json: String) -> Result<String, String> {
+        let max_payload = self.inner.limits.max_host_payload_bytes;
+        if args_json.len() as u64 > max_payload {
+            return Err(format!(
+                "the arguments of `{}` are {} bytes of JSON, more than the limit of {max_payload}",
+                printable(&name),
+                args_json.len()
+            ));
+        }
+        let args: Value = serde_json::from_str(&args_json).map_err(|e| {
+            format!(
+                "the arguments of `{}` are not valid JSON: {e}",
+                printable(&name)
+            )
+        })?;
+        let Some(future) = self.inner.functions.call(&name, args) else {
+            return Err(unknown_function(&name, &self.inner.functions));
+        };
+        let result = future.await?;
+        let json =
+            serde_json::to_string(&result).map_err(|e| format!("host function result: {e}"))?;
+        if json.len() as u64 > max_payload {
+            return Err(format!(
+                "the result of `{name}` is {} bytes of JSON, more than the limit of {max_payload}",
+                json.len()
+            ));
+        }
+        Ok(json)
+    }
+}
+
+fn unknown_function(name: &str, functions: &HostFunctions) -> String {
+    let available: Vec<&str> = functions.names().collect();
+    if available.is_empty() {
+        format!(
+            "no host function named `{}`: this sandbox has none",
+            printable(name)
+        )
+    } else {
+        format!(
+            "no host function named `{}` (available: {})",
+            printable(name),
+            available.join(", ")
+        )
+    }
+}
+
+/// A guest-chosen name, shortened and escaped for an error message.
+fn printable(name: &str) -> String {
+    let short: String = name.chars().take(64).collect();
+    let escaped = short.escape_debug().to_string();
+    if name.chars().count() > 64 {
+        format!("{escaped}...")
+    } else {
+        escaped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    fn calls(limits: Limits) -> HostCalls {
+        let mut functions = HostFunctions::new();
+        functions
+            .register("echo", Ok)
+            .unwrap()
+            .register("big", |_| Ok(json!("x".repeat(2000))))
+            .unwrap()
+            .register_async("slow", |_| async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(json!(true))
+            })
+            .unwrap();
+        HostCalls::new(functions, limits)
+    }
+
+    #[tokio::test]
+    async fn checks_names_json_and_sizes() {
+        let limits = Limits {
+            max_host_payload_bytes: 1000,
+            ..Limits::default()
+        };
+        let host = calls(limits);
+        assert_eq!(
+            host.call("echo".into(), r#"{"a":1}"#.into()).await,
+            Ok(r#"{"a":1}"#.into())
+        );
+        let err = host.call("nope".into(), "{}".into()).await.unwrap_err();
+        assert!(
+            err.contains("no host function named `nope`") && err.contains("echo"),
+            "{err}"
+        );
+        let err = host
+            .call("echo".into(), "{not json".into())
+            .await
+            .unwrap_err();
+        assert!(err.contains("not valid JSON"), "{err}");
+        let err = host
+            .call("echo".into(), format!("\"{}\"", "y".repeat(1000)))
+            .await
+            .unwrap_err();
+        assert!(err.contains("more than the limit of 1000"), "{err}");
+        let err = host.call("big".into(), "{}".into()).await.unwrap_err();
+        assert!(err.contains("result of `big`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn counts_calls_per_run() {
+        let host = calls(Limits {
+            max_host_calls: 3,
+            ..Limits::default()
+        });
+        for _ in 0..3 {
+            assert!(host.call("echo".into(), "1".into()).await.is_ok());
+        }
+        let err = host.call("echo".into(), "1".into()).await.unwrap_err();
+        assert!(err.contains("limit of 3 host calls"), "{err}");
+        host.begin_run();
+        assert!(host.call("echo".into(), "1".into()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn batches_run_concurrently_in_order_and_are_bounded() {
+        let host = calls(Limits::default());
+        let started = Instant::now();
+        let results = host
+            .call_batch(vec![
+                ("slow".into(), "{}".into()),
+                ("echo".into(), "2".into()),
+                ("slow".into(), "{}".into()),
+            ])
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_millis(190),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            results,
+            vec![Ok("true".into()), Ok("2".into()), Ok("true".into())]
+        );
+
+        let host = calls(Limits {
+            max_batch_calls: 2,
+            ..Limits::default()
+        });
+        let results = host.call_batch(vec![("echo".into(), "1".into()); 3]).await;
+        assert_eq!(results.len(), 3);
+        assert!(
+            results
+                .iter()
+                .all(|r| r.as_ref().unwrap_err().contains("limit of 2 per batch"))
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrency_is_bounded() {
+        let host = calls(Limits {
+            max_concurrent_host_calls: 1,
+            ..Limits::default()
+        });
+        let started = Instant::now();
+        let results = host.call_batch(vec![("slow".into(), "{}".into()); 3]).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(results.iter().all(Result::is_ok));
+    }
+}
