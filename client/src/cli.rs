@@ -51,6 +51,10 @@ pub struct Cli {
     #[arg(long = "max-output", value_name = "SIZE", default_value = "1MiB")]
     pub max_output: String,
 
+    /// Enable the `kv` module: a key-value store private to this run.
+    #[arg(long)]
+    pub kv: bool,
+
     /// The script to run (`-` or nothing: read the code from stdin).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,

@@ -6,8 +6,8 @@ mod report;
 use clap::Parser;
 use cli::Cli;
 use goru_runtimes::{
-    Engine, Language, Limits, OutputSink, SessionBuilder, Status, Stdin, Stream, exit_code,
-    parse_duration, parse_size,
+    Capabilities, Engine, KvLimits, Language, Limits, OutputSink, SessionBuilder, Status, Stdin,
+    Stream, exit_code, parse_duration, parse_size,
 };
 use std::io::{Read, Write};
 use std::path::Path;
@@ -66,6 +66,9 @@ struct Program {
 
 fn run(cli: Cli) -> Result<i32, Fatal> {
     let limits = limits(&cli)?;
+    let capabilities = Capabilities {
+        kv: cli.kv.then(KvLimits::default),
+    };
     let program = program(cli)?;
     let engine = Engine::builder()
         .on_progress(report::progress)
@@ -78,6 +81,7 @@ fn run(cli: Cli) -> Result<i32, Fatal> {
     let mut builder = SessionBuilder::new(program.language);
     builder
         .limits(limits.clone())
+        .capabilities(capabilities)
         .argv(program.argv)
         .stdin(program.stdin)
         .output_sink(Arc::new(ProcessOutput));

@@ -7,6 +7,7 @@
 
 use crate::Limits;
 use crate::host_functions::HostFunctions;
+use crate::modules::{self, Modules};
 use futures::StreamExt;
 use serde_json::Value;
 use std::sync::Arc;
@@ -20,15 +21,17 @@ pub(crate) struct HostCalls {
 
 struct Inner {
     functions: HostFunctions,
+    modules: Modules,
     limits: Limits,
     calls_this_run: AtomicU64,
 }
 
 impl HostCalls {
-    pub(crate) fn new(functions: HostFunctions, limits: Limits) -> Self {
+    pub(crate) fn new(functions: HostFunctions, modules: Modules, limits: Limits) -> Self {
         HostCalls {
             inner: Arc::new(Inner {
                 functions,
+                modules,
                 limits,
                 calls_this_run: AtomicU64::new(0),
             }),
@@ -96,10 +99,19 @@ impl HostCalls {
                 printable(&name)
             )
         })?;
-        let Some(future) = self.inner.functions.call(&name, args) else {
-            return Err(unknown_function(&name, &self.inner.functions));
+        let result = if let Some(module_function) = name.strip_prefix(modules::PREFIX) {
+            // Module errors travel as JSON naming the exception to raise.
+            self.inner
+                .modules
+                .call(module_function, args)
+                .await
+                .map_err(|e| e.to_json())?
+        } else {
+            let Some(future) = self.inner.functions.call(&name, args) else {
+                return Err(unknown_function(&name, &self.inner.functions));
+            };
+            future.await?
         };
-        let result = future.await?;
         let json =
             serde_json::to_string(&result).map_err(|e| format!("host function result: {e}"))?;
         if json.len() as u64 > max_payload {
@@ -157,7 +169,11 @@ mod tests {
                 Ok(json!(true))
             })
             .unwrap();
-        HostCalls::new(functions, limits)
+        HostCalls::new(
+            functions,
+            Modules::new(&crate::Capabilities::none()),
+            limits,
+        )
     }
 
     #[tokio::test]
@@ -188,6 +204,37 @@ mod tests {
         assert!(err.contains("more than the limit of 1000"), "{err}");
         let err = host.call("big".into(), "{}".into()).await.unwrap_err();
         assert!(err.contains("result of `big`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn module_calls_are_refused_unless_enabled() {
+        let host = calls(Limits::default());
+        let err = host
+            .call("goru:kv.get".into(), r#"{"key":"a"}"#.into())
+            .await
+            .unwrap_err();
+        let err: Value = serde_json::from_str(&err).unwrap();
+        assert_eq!(err["type"], "PermissionError");
+        assert!(err["message"].as_str().unwrap().contains("`--kv`"), "{err}");
+
+        let capabilities = crate::Capabilities {
+            kv: Some(Default::default()),
+        };
+        let host = HostCalls::new(
+            HostFunctions::new(),
+            Modules::new(&capabilities),
+            Limits::default(),
+        );
+        assert_eq!(
+            host.call("goru:kv.set".into(), r#"{"key":"a","value":1}"#.into())
+                .await,
+            Ok("null".into())
+        );
+        assert_eq!(
+            host.call("goru:kv.get".into(), r#"{"key":"a"}"#.into())
+                .await,
+            Ok(r#"{"found":true,"value":1}"#.into())
+        );
     }
 
     #[tokio::test]

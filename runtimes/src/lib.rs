@@ -20,6 +20,7 @@
 
 mod bindings;
 mod cache;
+mod capabilities;
 mod engine;
 mod epoch;
 mod error;
@@ -28,16 +29,19 @@ mod host_functions;
 mod language;
 mod limiter;
 mod limits;
+mod modules;
 mod outcome;
 mod output;
 mod session;
 
 pub use cache::{CACHE_DIR_ENV, default_cache_dir};
+pub use capabilities::Capabilities;
 pub use engine::{Engine, EngineBuilder, MAX_WASM_STACK};
 pub use error::Error;
 pub use host_functions::{HostFunctions, HostFuture, HostResult, InvalidName, MAX_NAME_LEN};
 pub use language::{Language, UnknownLanguage};
 pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_duration, parse_size};
+pub use modules::kv::KvLimits;
 pub use outcome::{GuestException, Outcome, Status, Stream, exit_code};
 pub use output::OutputSink;
 pub use session::{Mode, Session, SessionBuilder, StartError, Stdin};

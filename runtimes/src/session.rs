@@ -6,9 +6,10 @@ use crate::engine::Engine;
 use crate::host_calls::HostCalls;
 use crate::host_functions::HostFunctions;
 use crate::limiter::MemoryLimiter;
+use crate::modules::Modules;
 use crate::outcome::{GuestException, Outcome, Status, Stream};
 use crate::output::{OutputRouter, OutputSink};
-use crate::{Error, Language, Limits};
+use crate::{Capabilities, Error, Language, Limits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -81,7 +82,8 @@ impl host::Host for HostState {
 }
 
 /// Configures a [`Session`]. Defaults, all denying:
-/// - no filesystem, network or environment variables;
+/// - no capabilities ([`Capabilities::none`]): no filesystem, network, `kv`;
+/// - no environment variables;
 /// - only the engine's host functions (none unless the embedder registered some);
 /// - stdin empty; output captured into each [`Outcome`];
 /// - [`Limits::default`] (30 s, 256 MiB, 1 MiB of output per stream);
@@ -97,6 +99,7 @@ pub struct SessionBuilder {
     stdin: Stdin,
     sink: Option<Arc<dyn OutputSink>>,
     host_functions: HostFunctions,
+    capabilities: Capabilities,
 }
 
 impl SessionBuilder {
@@ -108,7 +111,14 @@ impl SessionBuilder {
             stdin: Stdin::Empty,
             sink: None,
             host_functions: HostFunctions::new(),
+            capabilities: Capabilities::none(),
         }
+    }
+
+    /// What the session may reach beyond computing (default: nothing).
+    pub fn capabilities(&mut self, capabilities: Capabilities) -> &mut Self {
+        self.capabilities = capabilities;
+        self
     }
 
     /// Host functions for this session, added to the engine's (a name in
@@ -168,6 +178,7 @@ impl SessionBuilder {
             deadline: Instant::now() + self.limits.timeout,
             calls: HostCalls::new(
                 engine.host_functions().merged_with(&self.host_functions),
+                Modules::new(&self.capabilities),
                 self.limits.clone(),
             ),
         };

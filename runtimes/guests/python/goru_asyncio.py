@@ -7,8 +7,8 @@ ready (the guest has no sockets or pipes it could wait on).
 
 Here nothing but time can wake the loop up, so the selector's "wait for I/O"
 is a sleep until the next timer. This is also the one place where every task
-is blocked: host calls made with the async API (a later issue) are to be
-sent here, all pending ones as a single `call-batch`, before sleeping.
+is blocked: host calls made with `async_call` are sent here, all pending
+ones as a single `call-batch`, before sleeping.
 
 Installed as the default loop, so plain `asyncio.run(main())`,
 `asyncio.new_event_loop()` and `asyncio.Runner()` use it.
@@ -20,6 +20,8 @@ import errno
 import selectors
 import time
 import types
+
+import goru_host
 
 
 class WouldWaitForeverError(RuntimeError):
@@ -36,6 +38,11 @@ class _TimerOnlySelector(selectors.BaseSelector):
         raise KeyError(fileobj)
 
     def select(self, timeout=None):
+        # A timeout of 0 means callbacks are ready: let them run first, so
+        # that every call the tasks are about to make joins the batch.
+        if timeout != 0 and goru_host.has_pending():
+            goru_host.flush_pending()
+            return []
         # The loop passes None when it has no timer and no ready callback,
         # i.e. it would wait for I/O that cannot happen: a deadlock.
         if timeout is None:

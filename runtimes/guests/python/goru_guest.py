@@ -15,7 +15,6 @@ import builtins
 import codeop
 import functools
 import gc
-import json
 import linecache
 import os
 import sys
@@ -23,10 +22,11 @@ import traceback
 import types
 
 import goru_asyncio
+import goru_host
+import goru_modules
 import goru_stdio
 import goru_stdlib  # noqa: F401 - imported for its effect: the bundled stdlib
 import wit_world
-from componentize_py_types import Err
 from wit_world import (
     GuestException,
     Mode,
@@ -35,23 +35,11 @@ from wit_world import (
     Outcome_Incomplete,
     Outcome_Ok,
 )
-from wit_world.imports import host
 
 # Frames of these files are ours, not the user's: tracebacks leave them out.
-_PRELUDE_FILES = frozenset({__file__, goru_asyncio.__file__, goru_stdio.__file__})
-
-
-def call(name, /, **kwargs):
-    """Calls the host function `name` with keyword arguments; returns its result.
-
-    Arguments and result travel as JSON. A host error becomes a RuntimeError
-    carrying the host's message.
-    """
-    try:
-        result = host.call(name, json.dumps(kwargs))
-    except Err as error:
-        raise RuntimeError(error.value) from None
-    return json.loads(result)
+_PRELUDE_FILES = frozenset(
+    {__file__, goru_asyncio.__file__, goru_stdio.__file__, goru_host.__file__, *goru_modules.files()}
+)
 
 
 # The highest recursion limit the host's wasm stack survives (64 MiB,
@@ -337,7 +325,8 @@ def _forget_build_machine():
     os.environ.clear()
 
 
-builtins.call = call
+goru_host.install()
+goru_modules.install()
 sys.setrecursionlimit = _setrecursionlimit
 goru_stdio.install()
 goru_asyncio.install()

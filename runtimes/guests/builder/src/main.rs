@@ -29,6 +29,11 @@ impl Ctx {
     pub fn wit_dir(&self) -> PathBuf {
         self.guests_dir.join("wit")
     }
+
+    /// `runtimes/src/modules`: each built-in module's host code and guest wrappers.
+    pub fn modules_dir(&self) -> PathBuf {
+        self.guests_dir.join("../src/modules")
+    }
 }
 
 /// One guest: its name, the files and folders whose contents decide its
@@ -45,6 +50,7 @@ const GUESTS: &[Guest] = &[
         inputs: &[
             "wit",
             "python",
+            "../src/modules",
             "builder/src/python.rs",
             "builder/src/pinned.rs",
         ],
@@ -52,7 +58,13 @@ const GUESTS: &[Guest] = &[
     },
     Guest {
         name: "js",
-        inputs: &["wit", "js", "builder/src/js.rs", "builder/src/pinned.rs"],
+        inputs: &[
+            "wit",
+            "js",
+            "../src/modules",
+            "builder/src/js.rs",
+            "builder/src/pinned.rs",
+        ],
         build: js::build,
     },
 ];

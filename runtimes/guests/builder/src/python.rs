@@ -17,6 +17,7 @@ const WORLD: &str = "guest";
 
 pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
     let componentize_py = pinned::componentize_py(&ctx.work_dir)?;
+    let modules = stage_modules(ctx)?;
     // Beside the output, so that the final rename is atomic.
     let partial = output.with_extension("wasm.partial");
     let _ = std::fs::remove_file(&partial);
@@ -34,9 +35,34 @@ pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
             .args(["--world", WORLD, "componentize", APP_MODULE])
             .arg("--python-path")
             .arg(ctx.guests_dir.join("python"))
+            .arg("--python-path")
+            .arg(&modules)
             .arg("--output")
             .arg(&partial),
     )?;
     std::fs::rename(&partial, output)
         .with_context(|| format!("moving {} to {}", partial.display(), output.display()))
+}
+
+/// Copies each built-in module's Python side (`runtimes/src/modules/NAME/NAME.py`)
+/// into a staging folder as `goru_mod_NAME.py`, the name the prelude imports.
+fn stage_modules(ctx: &Ctx) -> Result<std::path::PathBuf> {
+    let staging = ctx.work_dir.join("python-modules");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    let modules_dir = ctx.modules_dir();
+    for entry in std::fs::read_dir(&modules_dir)
+        .with_context(|| format!("reading {}", modules_dir.display()))?
+    {
+        let dir = entry?.path();
+        let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        let source = dir.join(format!("{name}.py"));
+        if source.exists() {
+            std::fs::copy(&source, staging.join(format!("goru_mod_{name}.py")))
+                .with_context(|| format!("staging {}", source.display()))?;
+        }
+    }
+    Ok(staging)
 }

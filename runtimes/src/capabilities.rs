@@ -1,0 +1,25 @@
+//! Capabilities: what a session may do beyond computing, as plain data.
+//!
+//! Everything is off by default. The daemon receives these as JSON (unknown
+//! fields are rejected, so a misspelt capability is an error rather than a
+//! silently missing permission); the CLI builds them from its flags.
+
+use crate::modules::kv::KvLimits;
+use serde::{Deserialize, Serialize};
+
+/// What a session may reach. `Capabilities::default()` grants nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Capabilities {
+    /// The `kv` module: a key-value store private to the session, with these
+    /// limits. `None`: the module is off.
+    #[serde(default)]
+    pub kv: Option<KvLimits>,
+}
+
+impl Capabilities {
+    /// No capabilities at all (the default).
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
