@@ -1,6 +1,6 @@
 //! The command line, in one place.
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
@@ -28,8 +28,31 @@ Examples:
 /// host's stdin becomes the guest's stdin, unless the code itself is read
 /// from stdin.
 #[derive(Debug, Parser)]
-#[command(name = "goru", version = version(), after_help = EXIT_CODES)]
+#[command(
+    name = "goru",
+    version = version(),
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// `goru FILE` is short for `goru run FILE`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a script, inline code (`-c`) or code read from stdin (the default command).
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+}
+
+/// What to run, how, and with what.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// Language: `python` (`py`) or `javascript` (`js`), in any case. By
     /// default taken from the file's extension (.py, .js, .mjs).
     #[arg(short = 'l', long = "lang", value_name = "LANG", env = env::LANG)]
@@ -39,21 +62,11 @@ pub struct Cli {
     #[arg(short = 'c', long = "code", value_name = "CODE")]
     pub code: Option<String>,
 
-    /// Wall-clock limit for the run: `500ms`, `2s`, `1m`.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub timeout: String,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
-    /// Memory limit of the guest: `64MiB`, `512k`, `1g` (binary units).
-    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
-    pub memory: String,
-
-    /// Output limit per stream (stdout, stderr); past it the run stops.
-    #[arg(long = "max-output", value_name = "SIZE", default_value = "1MiB")]
-    pub max_output: String,
-
-    /// Enable the `kv` module: a key-value store private to this run.
-    #[arg(long)]
-    pub kv: bool,
+    #[command(flatten)]
+    pub capabilities: CapabilityArgs,
 
     /// The script to run (`-` or nothing: read the code from stdin).
     #[arg(value_name = "FILE")]
@@ -66,6 +79,30 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub args: Vec<String>,
+}
+
+/// Limits of one run; each has a default that is safe for untrusted code.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Wall-clock limit for the run: `500ms`, `2s`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+
+    /// Memory limit of the guest: `64MiB`, `512k`, `1g` (binary units).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub memory: String,
+
+    /// Output limit per stream (stdout, stderr); past it the run stops.
+    #[arg(long = "max-output", value_name = "SIZE", default_value = "1MiB")]
+    pub max_output: String,
+}
+
+/// Capabilities: everything is off unless a flag turns it on.
+#[derive(Debug, Args)]
+pub struct CapabilityArgs {
+    /// Enable the `kv` module: a key-value store private to this run.
+    #[arg(long)]
+    pub kv: bool,
 }
 
 fn version() -> &'static str {

@@ -4,7 +4,7 @@ mod cli;
 mod report;
 
 use clap::Parser;
-use cli::Cli;
+use cli::{Cli, Command, RunArgs};
 use goru_runtimes::{
     Capabilities, Engine, KvLimits, Language, Limits, OutputSink, SessionBuilder, Status, Stdin,
     Stream, exit_code, parse_duration, parse_size,
@@ -43,7 +43,11 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let code = match run(cli) {
+    let args = match cli.command {
+        Some(Command::Run(args)) => args,
+        None => cli.run,
+    };
+    let code = match run(args) {
         Ok(code) => code,
         Err(fatal) => {
             report::error(&fatal.message, fatal.hint.as_deref());
@@ -64,10 +68,10 @@ struct Program {
     stdin: Stdin,
 }
 
-fn run(cli: Cli) -> Result<i32, Fatal> {
+fn run(cli: RunArgs) -> Result<i32, Fatal> {
     let limits = limits(&cli)?;
     let capabilities = Capabilities {
-        kv: cli.kv.then(KvLimits::default),
+        kv: cli.capabilities.kv.then(KvLimits::default),
     };
     let program = program(cli)?;
     let engine = Engine::builder()
@@ -104,14 +108,14 @@ fn run(cli: Cli) -> Result<i32, Fatal> {
     Ok(outcome.status.exit_code())
 }
 
-fn limits(cli: &Cli) -> Result<Limits, Fatal> {
+fn limits(cli: &RunArgs) -> Result<Limits, Fatal> {
     let bad = |flag: &str, err: goru_runtimes::LimitError| {
         Fatal::usage(format!("`--{flag}`: {err}"), None)
     };
     let limits = Limits {
-        timeout: parse_duration(&cli.timeout).map_err(|e| bad("timeout", e))?,
-        memory_bytes: parse_size(&cli.memory).map_err(|e| bad("memory", e))?,
-        max_output_bytes: parse_size(&cli.max_output).map_err(|e| bad("max-output", e))?,
+        timeout: parse_duration(&cli.limits.timeout).map_err(|e| bad("timeout", e))?,
+        memory_bytes: parse_size(&cli.limits.memory).map_err(|e| bad("memory", e))?,
+        max_output_bytes: parse_size(&cli.limits.max_output).map_err(|e| bad("max-output", e))?,
         ..Limits::default()
     };
     limits
@@ -120,7 +124,7 @@ fn limits(cli: &Cli) -> Result<Limits, Fatal> {
     Ok(limits)
 }
 
-fn program(cli: Cli) -> Result<Program, Fatal> {
+fn program(cli: RunArgs) -> Result<Program, Fatal> {
     let named = cli
         .lang
         .as_deref()
