@@ -103,6 +103,11 @@ pub struct CapabilityArgs {
     /// Enable the `kv` module: a key-value store private to this run.
     #[arg(long)]
     pub kv: bool,
+
+    /// Deterministic mode for reproducible runs: the clock starts at
+    /// 2000-01-01T00:00:00Z and every random number comes from SEED (default 0).
+    #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "0", require_equals = true)]
+    pub deterministic: Option<u64>,
 }
 
 fn version() -> &'static str {

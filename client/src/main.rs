@@ -6,8 +6,8 @@ mod report;
 use clap::Parser;
 use cli::{Cli, Command, RunArgs};
 use goru_runtimes::{
-    Capabilities, Engine, KvLimits, Language, Limits, OutputSink, SessionBuilder, Status, Stdin,
-    Stream, exit_code, parse_duration, parse_size,
+    Capabilities, Deterministic, Engine, KvLimits, Language, Limits, OutputSink, SessionBuilder,
+    Status, Stdin, Stream, exit_code, parse_duration, parse_size,
 };
 use std::io::{Read, Write};
 use std::path::Path;
@@ -72,6 +72,10 @@ fn run(cli: RunArgs) -> Result<i32, Fatal> {
     let limits = limits(&cli)?;
     let capabilities = Capabilities {
         kv: cli.capabilities.kv.then(KvLimits::default),
+        deterministic: cli.capabilities.deterministic.map(|seed| Deterministic {
+            seed,
+            ..Deterministic::default()
+        }),
     };
     let program = program(cli)?;
     let engine = Engine::builder()

@@ -4,6 +4,7 @@
 //! fields are rejected, so a misspelt capability is an error rather than a
 //! silently missing permission); the CLI builds them from its flags.
 
+use crate::deterministic::Deterministic;
 use crate::modules::kv::KvLimits;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,10 @@ pub struct Capabilities {
     /// limits. `None`: the module is off.
     #[serde(default)]
     pub kv: Option<KvLimits>,
+    /// Deterministic mode: fixed start time and random seed. `None`: the
+    /// guest sees the real clock and the host's CSPRNG.
+    #[serde(default)]
+    pub deterministic: Option<Deterministic>,
 }
 
 impl Capabilities {

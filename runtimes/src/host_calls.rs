@@ -219,6 +219,7 @@ mod tests {
 
         let capabilities = crate::Capabilities {
             kv: Some(Default::default()),
+            ..crate::Capabilities::none()
         };
         let host = HostCalls::new(
             HostFunctions::new(),

@@ -21,6 +21,7 @@
 mod bindings;
 mod cache;
 mod capabilities;
+mod deterministic;
 mod engine;
 mod epoch;
 mod error;
@@ -36,6 +37,7 @@ mod session;
 
 pub use cache::{CACHE_DIR_ENV, default_cache_dir};
 pub use capabilities::Capabilities;
+pub use deterministic::{DEFAULT_START_TIME_MS, Deterministic};
 pub use engine::{Engine, EngineBuilder, MAX_WASM_STACK};
 pub use error::Error;
 pub use host_functions::{HostFunctions, HostFuture, HostResult, InvalidName, MAX_NAME_LEN};

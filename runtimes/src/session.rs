@@ -162,6 +162,9 @@ impl SessionBuilder {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        if let Some(deterministic) = &self.capabilities.deterministic {
+            deterministic.apply(&mut wasi);
+        }
         match &self.stdin {
             Stdin::Empty => {}
             Stdin::Bytes(bytes) => {

@@ -219,6 +219,7 @@ async fn python_kv_works_only_when_enabled() {
             max_entries: 3,
             ..KvLimits::default()
         }),
+        ..Capabilities::none()
     });
     let code = "kv.set('a', {'x': [1, 2]})\n\
                 print(kv.get('a'), kv.get('missing', 'dflt'), kv.keys())\n\
@@ -251,6 +252,7 @@ async fn sessions_do_not_share_kv_stores() {
     let mut builder = SessionBuilder::new(Language::Python);
     builder.capabilities(Capabilities {
         kv: Some(KvLimits::default()),
+        ..Capabilities::none()
     });
     let (mut a, mut b) = (
         builder.start(&engine).await.unwrap(),
