@@ -1,6 +1,7 @@
 //! The command line, in one place.
 
 use clap::{Args, Parser, Subcommand};
+use goru_runtimes::{Capabilities, HttpCapability, Mount, MountError};
 use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
@@ -19,7 +20,9 @@ Examples:
   goru script.py arg1 arg2
   goru -l python -c 'print(1 + 1)'
   echo 'console.log(1 + 1)' | goru -l js
-  goru --timeout 2s --memory 64MiB solution.py < input.txt";
+  goru --timeout 2s --memory 64MiB solution.py < input.txt
+  goru --mount /data:./data:ro --mount /out:./out:rwc job.py
+  goru --allow-host https://api.example.com fetch.py";
 
 /// Run untrusted Python and JavaScript in a WebAssembly sandbox.
 ///
@@ -48,6 +51,46 @@ pub enum Command {
     /// Run a script, inline code (`-c`) or code read from stdin (the default command).
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// An interactive session: state persists between entries and the value
+    /// of an expression is printed (and kept in `_`).
+    #[command(after_help = REPL_HELP)]
+    Repl(ReplArgs),
+}
+
+const REPL_HELP: &str = "\
+Keys (on a terminal):
+  Enter    run the entry once it is complete; a Python block (def, for, if, ...)
+           ends with an empty line
+  Ctrl-C   clear the pending input; while code runs, stop it (the session restarts)
+  Ctrl-D   exit (on an empty line)
+  Up/Down  history, kept in $XDG_STATE_HOME/goru (see GORU_HISTORY)
+
+Each entry runs with the limits below. An entry that hits one loses the
+session: the error is shown and a fresh session starts. `sys.exit(n)` /
+`std.exit(n)` ends the REPL with code n. The guest's stdin is empty.
+
+When stdin is not a terminal, lines are read from it without prompts and run
+entry by entry as typed lines would be; an unfinished entry at the end is run
+as it is. The exit code is then 0, or 1 if any entry failed.
+
+Examples:
+  goru repl
+  goru repl -l js --kv --timeout 5s
+  printf 'x = 41\\nx + 1\\n' | goru repl -l py";
+
+/// How to start `goru repl`.
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// Language: `python` (`py`) or `javascript` (`js`), in any case
+    /// [default: python].
+    #[arg(short = 'l', long = "lang", value_name = "LANG", env = env::LANG)]
+    pub lang: Option<String>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub capabilities: CapabilityArgs,
 }
 
 /// What to run, how, and with what.
@@ -108,6 +151,46 @@ pub struct CapabilityArgs {
     /// 2000-01-01T00:00:00Z and every random number comes from SEED (default 0).
     #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "0", require_equals = true)]
     pub deterministic: Option<u64>,
+
+    /// Mount the host directory HOST at GUEST for plain `open()` and the `fs`
+    /// module (repeatable; the longest matching GUEST wins). MODE: `ro`
+    /// reads; `rw` also overwrites existing files and removes (through `fs`;
+    /// plain `open()` stays read-only); `rwc` also creates files and
+    /// directories. Example: `--mount /data:./data:ro`.
+    #[arg(long = "mount", value_name = "GUEST:HOST:MODE", value_parser = parse_mount)]
+    pub mounts: Vec<Mount>,
+
+    /// Enable the `http` module for this origin (repeatable): scheme, host
+    /// and optional port, as in `https://api.example.com`,
+    /// `https://*.example.com` (its subdomains) or `http://127.0.0.1:8080`.
+    /// Every redirect is checked too; local and private addresses are
+    /// refused unless allowed literally.
+    #[arg(long = "allow-host", value_name = "URL", value_parser = parse_allowed_host)]
+    pub allow_hosts: Vec<String>,
+}
+
+/// Checks one `--allow-host` entry.
+fn parse_allowed_host(entry: &str) -> Result<String, String> {
+    HttpCapability::allowing([entry])
+        .validate()
+        .map_err(|e| e.to_string())?;
+    Ok(entry.to_string())
+}
+
+/// Parses and checks one `--mount`; a relative HOST is taken against the
+/// current directory.
+fn parse_mount(spec: &str) -> Result<Mount, String> {
+    const HINT: &str = "\nhint: mount a directory with `--mount GUEST:HOST:MODE`, \
+                        MODE one of `ro`, `rw`, `rwc` (e.g. `--mount /data:./data:ro`)";
+    let mut mount: Mount = spec.parse().map_err(|e: MountError| format!("{e}{HINT}"))?;
+    mount.host = std::path::absolute(&mount.host)
+        .map_err(|e| format!("cannot use `{}`: {e}{HINT}", mount.host.display()))?;
+    let single = Capabilities {
+        mounts: vec![mount.clone()],
+        ..Capabilities::none()
+    };
+    single.validate().map_err(|e| format!("{e}{HINT}"))?;
+    Ok(mount)
 }
 
 fn version() -> &'static str {
@@ -123,4 +206,8 @@ pub mod env {
     pub const LANG: &str = "GORU_LANG";
     /// Disables colours when set to anything.
     pub const NO_COLOR: &str = "NO_COLOR";
+    /// The file `goru repl` keeps its history in; empty: keep it in memory
+    /// only. Default: `$XDG_STATE_HOME/goru/repl-history-LANG`, else
+    /// `~/.local/state/goru/repl-history-LANG`.
+    pub const HISTORY: &str = "GORU_HISTORY";
 }

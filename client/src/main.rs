@@ -1,13 +1,14 @@
 //! `goru`: run untrusted Python and JavaScript in a WebAssembly sandbox.
 
 mod cli;
+mod repl;
 mod report;
 
 use clap::Parser;
-use cli::{Cli, Command, RunArgs};
+use cli::{CapabilityArgs, Cli, Command, LimitArgs, RunArgs};
 use goru_runtimes::{
-    Capabilities, Deterministic, Engine, KvLimits, Language, Limits, OutputSink, SessionBuilder,
-    Status, Stdin, Stream, exit_code, parse_duration, parse_size,
+    Capabilities, Deterministic, Engine, HttpCapability, KvLimits, Language, Limits, OutputSink,
+    SessionBuilder, Status, Stdin, Stream, exit_code, parse_duration, parse_size,
 };
 use std::io::{Read, Write};
 use std::path::Path;
@@ -43,11 +44,12 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let args = match cli.command {
-        Some(Command::Run(args)) => args,
-        None => cli.run,
+    let result = match cli.command {
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Repl(args)) => repl::main(args),
+        None => run(cli.run),
     };
-    let code = match run(args) {
+    let code = match result {
         Ok(code) => code,
         Err(fatal) => {
             report::error(&fatal.message, fatal.hint.as_deref());
@@ -69,14 +71,8 @@ struct Program {
 }
 
 fn run(cli: RunArgs) -> Result<i32, Fatal> {
-    let limits = limits(&cli)?;
-    let capabilities = Capabilities {
-        kv: cli.capabilities.kv.then(KvLimits::default),
-        deterministic: cli.capabilities.deterministic.map(|seed| Deterministic {
-            seed,
-            ..Deterministic::default()
-        }),
-    };
+    let limits = limits(&cli.limits)?;
+    let capabilities = capabilities(&cli.capabilities)?;
     let program = program(cli)?;
     let engine = Engine::builder()
         .on_progress(report::progress)
@@ -112,14 +108,37 @@ fn run(cli: RunArgs) -> Result<i32, Fatal> {
     Ok(outcome.status.exit_code())
 }
 
-fn limits(cli: &RunArgs) -> Result<Limits, Fatal> {
+/// What the capability flags grant (shared by `goru run` and `goru repl`).
+fn capabilities(args: &CapabilityArgs) -> Result<Capabilities, Fatal> {
+    let capabilities = Capabilities {
+        kv: args.kv.then(KvLimits::default),
+        deterministic: args.deterministic.map(|seed| Deterministic {
+            seed,
+            ..Deterministic::default()
+        }),
+        mounts: args.mounts.clone(),
+        http: (!args.allow_hosts.is_empty())
+            .then(|| HttpCapability::allowing(args.allow_hosts.iter().cloned())),
+        ..Capabilities::none()
+    };
+    // Each `--mount` was checked when parsed; this catches one given twice.
+    capabilities.validate().map_err(|err| {
+        Fatal::usage(
+            err.to_string(),
+            Some("give each mount point once: `--mount GUEST:HOST:MODE`".to_string()),
+        )
+    })?;
+    Ok(capabilities)
+}
+
+fn limits(args: &LimitArgs) -> Result<Limits, Fatal> {
     let bad = |flag: &str, err: goru_runtimes::LimitError| {
         Fatal::usage(format!("`--{flag}`: {err}"), None)
     };
     let limits = Limits {
-        timeout: parse_duration(&cli.limits.timeout).map_err(|e| bad("timeout", e))?,
-        memory_bytes: parse_size(&cli.limits.memory).map_err(|e| bad("memory", e))?,
-        max_output_bytes: parse_size(&cli.limits.max_output).map_err(|e| bad("max-output", e))?,
+        timeout: parse_duration(&args.timeout).map_err(|e| bad("timeout", e))?,
+        memory_bytes: parse_size(&args.memory).map_err(|e| bad("memory", e))?,
+        max_output_bytes: parse_size(&args.max_output).map_err(|e| bad("max-output", e))?,
         ..Limits::default()
     };
     limits

@@ -31,3 +31,9 @@ pub fn progress(line: &str) {
     let _ = writeln!(stderr, "{} {line}", paint("goru:", "2"));
     let _ = stderr.flush();
 }
+
+/// Prints a note about what goru did on the user's behalf (`goru repl`
+/// starting a fresh session, for one).
+pub fn note(line: &str) {
+    progress(line);
+}

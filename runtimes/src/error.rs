@@ -1,7 +1,7 @@
 //! The engine's errors: things that went wrong on the host side, as opposed
 //! to a guest's exception or trap, which are an [`crate::Outcome`].
 
-use crate::{Language, LimitError};
+use crate::{HttpConfigError, Language, LimitError, MountError};
 use std::path::PathBuf;
 
 /// An error of the engine itself.
@@ -10,6 +10,12 @@ pub enum Error {
     /// A limit was out of range.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// A mount could not be used (bad mount point, missing host directory).
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    /// The `http` capability could not be used (a bad allowed host).
+    #[error(transparent)]
+    Http(#[from] HttpConfigError),
     /// The wasmtime engine could not be configured on this host.
     #[error("could not set up the WebAssembly engine: {0}")]
     EngineSetup(String),

@@ -85,13 +85,27 @@ impl HostCalls {
     }
 
     async fn dispatch(&self, name: String, args_json: String) -> Result<String, String> {
-        let max_payload = self.inner.limits.max_host_payload_bytes;
+        let default_payload = self.inner.limits.max_host_payload_bytes;
+        let max_payload = match name.strip_prefix(modules::PREFIX) {
+            // File contents are bounded by the `fs` limits instead.
+            Some(module_function) => self
+                .inner
+                .modules
+                .max_payload_bytes(module_function, default_payload),
+            None => default_payload,
+        };
         if args_json.len() as u64 > max_payload {
-            return Err(format!(
+            let message = format!(
                 "the arguments of `{}` are {} bytes of JSON, more than the limit of {max_payload}",
                 printable(&name),
                 args_json.len()
-            ));
+            );
+            // In a module, a limit is a ValueError like the module's own.
+            return Err(if name.starts_with(modules::PREFIX) {
+                modules::ModuleError::new("ValueError", message).to_json()
+            } else {
+                message
+            });
         }
         let args: Value = serde_json::from_str(&args_json).map_err(|e| {
             format!(
@@ -171,7 +185,7 @@ mod tests {
             .unwrap();
         HostCalls::new(
             functions,
-            Modules::new(&crate::Capabilities::none()),
+            Modules::new(&crate::Capabilities::none(), &limits).unwrap(),
             limits,
         )
     }
@@ -223,7 +237,7 @@ mod tests {
         };
         let host = HostCalls::new(
             HostFunctions::new(),
-            Modules::new(&capabilities),
+            Modules::new(&capabilities, &Limits::default()).unwrap(),
             Limits::default(),
         );
         assert_eq!(

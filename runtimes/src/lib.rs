@@ -43,6 +43,8 @@ pub use error::Error;
 pub use host_functions::{HostFunctions, HostFuture, HostResult, InvalidName, MAX_NAME_LEN};
 pub use language::{Language, UnknownLanguage};
 pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_duration, parse_size};
+pub use modules::fs::{FsLimits, Mount, MountError, MountMode};
+pub use modules::http::{BadEntry, HttpCapability, HttpConfigError};
 pub use modules::kv::KvLimits;
 pub use outcome::{GuestException, Outcome, Status, Stream, exit_code};
 pub use output::OutputSink;

@@ -27,7 +27,8 @@ pub struct Limits {
     /// Default: 10,000.
     pub max_host_calls: u64,
     /// Bytes of JSON in one host call's arguments, and in its result.
-    /// Default: 1 MiB.
+    /// Default: 1 MiB. Calls carrying file contents (`fs.read_text`,
+    /// `fs.write_text`) may carry as much as [`crate::FsLimits`] allows.
     pub max_host_payload_bytes: u64,
     /// Calls in one batch (`asyncio.gather` / `Promise.all` over host calls).
     /// Default: 1,000.

@@ -82,7 +82,8 @@ impl host::Host for HostState {
 }
 
 /// Configures a [`Session`]. Defaults, all denying:
-/// - no capabilities ([`Capabilities::none`]): no filesystem, network, `kv`;
+/// - no capabilities ([`Capabilities::none`]): no filesystem, network, `kv`
+///   (mounts given are checked by `start`, which fails with [`Error::Mount`]);
 /// - no environment variables;
 /// - only the engine's host functions (none unless the embedder registered some);
 /// - stdin empty; output captured into each [`Outcome`];
@@ -174,6 +175,10 @@ impl SessionBuilder {
                 wasi.stdin(wasmtime_wasi::cli::stdin());
             }
         }
+        // Validates the mounts, then gives them to both routes to the files:
+        // the `fs` module and WASI preopens (plain `open()`).
+        let modules = Modules::new(&self.capabilities, &self.limits)?;
+        crate::modules::fs::preopen(&mut wasi, &self.capabilities.mounts).map_err(Error::from)?;
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -181,7 +186,7 @@ impl SessionBuilder {
             deadline: Instant::now() + self.limits.timeout,
             calls: HostCalls::new(
                 engine.host_functions().merged_with(&self.host_functions),
-                Modules::new(&self.capabilities),
+                modules,
                 self.limits.clone(),
             ),
         };

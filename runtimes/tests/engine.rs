@@ -301,7 +301,8 @@ async fn invalid_limits_are_refused_before_anything_runs() {
 #[tokio::test]
 async fn deterministic_mode_fixes_start_time_and_randomness() {
     use goru_runtimes::{Capabilities, Deterministic};
-    let code = "import random, os, time\nprint(random.random(), os.urandom(8).hex(), int(time.time()))";
+    let code =
+        "import random, os, time\nprint(random.random(), os.urandom(8).hex(), int(time.time()))";
     let with_seed = |seed| {
         let mut builder = SessionBuilder::new(Language::Python);
         builder.capabilities(Capabilities {
@@ -321,7 +322,10 @@ async fn deterministic_mode_fixes_start_time_and_randomness() {
     assert_ne!(first.stdout, other.stdout, "another seed, other numbers");
     let text = String::from_utf8(first.stdout).unwrap();
     let seconds: u64 = text.split_whitespace().last().unwrap().parse().unwrap();
-    assert!((946_684_800..946_684_900).contains(&seconds), "clock starts at 2000-01-01: {text}");
+    assert!(
+        (946_684_800..946_684_900).contains(&seconds),
+        "clock starts at 2000-01-01: {text}"
+    );
 
     let real = once(Language::Python, code).await;
     let again = once(Language::Python, code).await;

@@ -46,11 +46,14 @@ static JSContext *ctx;
 static JSValue builtin_string;               /* String */
 static JSValue builtin_object_to_string;     /* Object.prototype.toString */
 static JSValue builtin_function_to_string;   /* Function.prototype.toString */
-static JSValue builtin_array_from;           /* Array.from */
+static JSValue builtin_map_entries;          /* Map.prototype.entries */
+static JSValue builtin_set_values;           /* Set.prototype.values */
 static JSValue builtin_date_to_iso;          /* Date.prototype.toISOString */
 static JSValue builtin_number_value_of;      /* Number.prototype.valueOf */
 static JSValue builtin_string_value_of;      /* String.prototype.valueOf */
 static JSValue builtin_boolean_value_of;     /* Boolean.prototype.valueOf */
+static JSValue builtin_parse_int;            /* parseInt */
+static JSValue builtin_parse_float;          /* parseFloat */
 static JSAtom atom_to_string_tag;            /* Symbol.toStringTag */
 
 /* Set by std.exit(): the run ends as soon as control is back in the glue.
@@ -386,7 +389,8 @@ static int put_key(Buf *out, JSAtom atom)
     return ret;
 }
 
-/* The "[object Tag]" tag of a value, without the brackets. */
+/* The "[object Tag]" tag of a value, without the brackets; NULL with an
+   exception pending when even that fails. */
 static char *class_tag(JSValueConst v)
 {
     Buf b = {0};
@@ -394,15 +398,15 @@ static char *class_tag(JSValueConst v)
         buf_free(&b);
         if (!clear_catchable_exception())
             return NULL;
-        return strdup("Object");
+        buf_puts(&b, "[object Object]");
     }
     const char *s = buf_str(&b);
-    char *tag = NULL;
     size_t n = strlen(s);
-    if (n > 9 && strncmp(s, "[object ", 8) == 0)
-        tag = strndup(s + 8, n - 9);
+    char *tag = n > 9 && strncmp(s, "[object ", 8) == 0 ? strndup(s + 8, n - 9) : strdup("Object");
     buf_free(&b);
-    return tag ? tag : strdup("Object");
+    if (!tag)
+        JS_ThrowOutOfMemory(ctx);
+    return tag;
 }
 
 /* Symbol.toStringTag when it is a non-empty string, else NULL. */
@@ -426,11 +430,10 @@ static char *to_string_tag(JSValueConst v)
 }
 
 /* The name of the nearest constructor on the prototype chain ("Foo" for an
-   instance of class Foo); NULL with *null_proto set for a null prototype. */
-static char *constructor_name(JSValueConst v, bool *null_proto)
+   instance of class Foo); NULL when there is none (a null prototype). */
+static char *constructor_name(JSValueConst v)
 {
     JSValue obj = JS_DupValue(ctx, v);
-    *null_proto = false;
     for (int hops = 0; hops < 64; hops++) {
         JSValue proto = JS_GetPrototype(ctx, obj);
         JS_FreeValue(ctx, obj);
@@ -438,10 +441,8 @@ static char *constructor_name(JSValueConst v, bool *null_proto)
             clear_catchable_exception();
             return NULL;
         }
-        if (!JS_IsObject(proto)) {
-            *null_proto = hops == 0;
+        if (!JS_IsObject(proto))
             return NULL;
-        }
         JSPropertyDescriptor desc;
         JSAtom atom = JS_NewAtom(ctx, "constructor");
         int has = JS_GetOwnProperty(ctx, &desc, proto, atom);
@@ -631,32 +632,58 @@ static int push_value(Inspect *I, List *entries, JSValueConst v, int depth, cons
     return ret;
 }
 
-/* "key: value" entries for the own enumerable properties of an object,
-   skipping array indices below `skip_below` (they were shown as items). */
-static int push_properties(Inspect *I, List *entries, JSValueConst obj, int depth, int64_t skip_below)
+/* The array index a key names, or -1 when it names none. */
+static int64_t key_index(JSAtom atom)
 {
-    JSPropertyEnum *props;
-    uint32_t n;
-    if (JS_GetOwnPropertyNames(ctx, &props, &n, obj, JS_GPN_STRING_MASK | JS_GPN_SYMBOL_MASK | JS_GPN_ENUM_ONLY))
-        return -1;
+    const char *s = JS_AtomToCString(ctx, atom);
+    int64_t index = -1;
+    if (s) {
+        char *end;
+        long long i = strtoll(s, &end, 10);
+        if (*s >= '0' && *s <= '9' && *end == '\0' && (s[0] != '0' || s[1] == '\0') && i <= UINT32_MAX - 1)
+            index = i;
+        JS_FreeCString(ctx, s);
+    } else {
+        clear_catchable_exception();
+    }
+    return index;
+}
+
+/* How many of an array's own keys are indices. Own keys come indices first,
+   in order, so bisection finds the first other key without looking at
+   every element of a long array. */
+static uint32_t count_index_keys(const JSPropertyEnum *props, uint32_t n)
+{
+    uint32_t first = 0, end = n;
+    while (first < end) {
+        uint32_t mid = first + (end - first) / 2;
+        if (key_index(props[mid].atom) >= 0)
+            first = mid + 1;
+        else
+            end = mid;
+    }
+    return first;
+}
+
+/* Whether an error's own property is already shown by its header line. */
+static bool is_error_header_key(JSAtom atom)
+{
+    const char *key = JS_AtomToCString(ctx, atom);
+    bool header = key && (!strcmp(key, "name") || !strcmp(key, "message") || !strcmp(key, "stack"));
+    JS_FreeCString(ctx, key);
+    return header;
+}
+
+/* "key: value" entries for the object's own enumerable keys `props`
+   (skipping, for an error, the keys its header line shows). */
+static int push_properties(Inspect *I, List *entries, JSValueConst obj, int depth, const JSPropertyEnum *props,
+                           uint32_t n)
+{
+    bool is_error = JS_IsError(obj);
     int ret = 0;
     for (uint32_t i = 0; i < n && ret == 0; i++) {
-        if (skip_below > 0) {
-            JSValue key = JS_AtomToValue(ctx, props[i].atom);
-            bool is_index = false;
-            if (JS_IsString(key)) {
-                const char *s = JS_ToCString(ctx, key);
-                if (s) {
-                    char *end;
-                    long long idx = strtoll(s, &end, 10);
-                    is_index = *s && *end == '\0' && idx >= 0 && idx < skip_below && (s[0] != '0' || s[1] == '\0');
-                    JS_FreeCString(ctx, s);
-                }
-            }
-            JS_FreeValue(ctx, key);
-            if (is_index)
-                continue;
-        }
+        if (is_error && is_error_header_key(props[i].atom))
+            continue;
         JSPropertyDescriptor desc;
         int has = JS_GetOwnProperty(ctx, &desc, obj, props[i].atom);
         if (has < 0) {
@@ -684,17 +711,119 @@ static int push_properties(Inspect *I, List *entries, JSValueConst obj, int dept
         JS_FreeValue(ctx, desc.getter);
         JS_FreeValue(ctx, desc.setter);
     }
-    JS_FreePropertyEnum(ctx, props, n);
     return ret;
 }
 
-/* An error as node prints it: "Name: message" and the stack below it. */
-static int put_error(Inspect *I, Buf *out, JSValueConst err)
+/* "... N more items" after the items shown. */
+static void push_more_items(List *entries, int64_t more)
+{
+    Buf *e = more > 0 ? list_push(entries) : NULL;
+    if (e) {
+        buf_puts(e, "... ");
+        buf_put_int(e, more);
+        buf_puts(e, more > 1 ? " more items" : " more item");
+    }
+}
+
+/* The items of an array: up to INSPECT_MAX_ITEMS entries, a run of holes
+   counting as one ("<3 empty items>"), then "... N more items". `index_keys`
+   are its own index keys, in order. Sets *n_items to the entries added
+   before that last one, and *numeric unless every item shown is a number or
+   BigInt. */
+static int push_array_items(Inspect *I, List *entries, JSValueConst arr, int depth, int64_t length,
+                            const JSPropertyEnum *index_keys, uint32_t n_index_keys, size_t *n_items,
+                            bool *numeric)
+{
+    int64_t i = 0;
+    uint32_t k = 0;
+    int shown = 0;
+    while (i < length && shown < INSPECT_MAX_ITEMS) {
+        int64_t present = k < n_index_keys ? key_index(index_keys[k].atom) : length;
+        shown++;
+        if (present > i) {
+            Buf *e = list_push(entries);
+            if (e) {
+                buf_putc(e, '<');
+                buf_put_int(e, present - i);
+                buf_puts(e, present - i > 1 ? " empty items>" : " empty item>");
+            }
+            *numeric = false;
+            i = present;
+            continue;
+        }
+        JSValue item = JS_GetPropertyInt64(ctx, arr, i);
+        if (JS_IsException(item))
+            return -1;
+        *numeric &= JS_IsNumber(item) || JS_IsBigInt(item);
+        int ret = push_value(I, entries, item, depth + 1, "");
+        JS_FreeValue(ctx, item);
+        if (ret < 0)
+            return -1;
+        i++;
+        k++;
+    }
+    *n_items = entries->len;
+    push_more_items(entries, length - i);
+    return 0;
+}
+
+/* The first entries of a Map ("k => v") or Set of `size` entries, read with
+   the built-in iterator, then "... N more items". */
+static int push_collection_items(Inspect *I, List *entries, JSValueConst coll, int depth, bool is_map, int64_t size)
+{
+    JSValue it = JS_Call(ctx, is_map ? builtin_map_entries : builtin_set_values, coll, 0, NULL);
+    JSValue next = JS_IsException(it) ? JS_EXCEPTION : JS_GetPropertyStr(ctx, it, "next");
+    int ret = JS_IsException(next) ? -1 : 0;
+    int64_t shown = 0;
+    while (ret == 0 && shown < INSPECT_MAX_ITEMS) {
+        JSValue r = JS_Call(ctx, next, it, 0, NULL);
+        if (JS_IsException(r)) {
+            ret = -1;
+            break;
+        }
+        JSValue done = JS_GetPropertyStr(ctx, r, "done");
+        int finished = JS_ToBool(ctx, done);
+        JS_FreeValue(ctx, done);
+        JSValue value = finished ? JS_UNDEFINED : JS_GetPropertyStr(ctx, r, "value");
+        JS_FreeValue(ctx, r);
+        if (finished) {
+            ret = finished < 0 ? -1 : 0;
+            break;
+        }
+        shown++;
+        if (!is_map) {
+            ret = push_value(I, entries, value, depth + 1, "");
+        } else {
+            JSValue key = JS_GetPropertyInt64(ctx, value, 0);
+            JSValue val = JS_GetPropertyInt64(ctx, value, 1);
+            ret = push_value(I, entries, key, depth + 1, "");
+            if (ret == 0 && entries->len > 0) {
+                Buf *e = &entries->items[entries->len - 1];
+                buf_puts(e, " => ");
+                I->indent += 2;
+                ret = inspect(I, e, val, depth + 1);
+                I->indent -= 2;
+            }
+            JS_FreeValue(ctx, key);
+            JS_FreeValue(ctx, val);
+        }
+        JS_FreeValue(ctx, value);
+    }
+    if (ret == 0)
+        push_more_items(entries, size - shown);
+    JS_FreeValue(ctx, next);
+    JS_FreeValue(ctx, it);
+    return ret;
+}
+
+/* An error as node prints it: "Name: message" and the stack below it; in
+   brackets when it has no stack, unless it is a traceback (`bare`). */
+static int put_error(Inspect *I, Buf *out, JSValueConst err, bool bare)
 {
     char *name = get_string_prop(err, "name");
     char *message = get_string_prop(err, "message");
     char *stack = get_string_prop(err, "stack");
-    bool bracket = !stack || !*stack;
+    bool bracket = !bare && (!stack || !*stack);
     if (bracket)
         buf_putc(out, '[');
     buf_puts(out, name ? name : "Error");
@@ -704,7 +833,7 @@ static int put_error(Inspect *I, Buf *out, JSValueConst err)
     }
     if (bracket) {
         buf_putc(out, ']');
-    } else {
+    } else if (stack && *stack) {
         size_t n = strlen(stack);
         while (n > 0 && stack[n - 1] == '\n')
             n--;
@@ -825,11 +954,10 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
     }
 
     int ret = 0;
-    bool null_proto;
     char *tag = class_tag(v);
     if (!tag)
         return -1;
-    char *cons = constructor_name(v, &null_proto);
+    char *cons = constructor_name(v);
     char *own_tag = to_string_tag(v);
     if (JS_HasException(ctx)) {
         free(tag);
@@ -842,7 +970,9 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
     List entries = {0};
     size_t group_count = 0; /* leading entries that are array items */
     bool numeric = true;    /* all those items are numbers */
-    int64_t length = 0, skip_below = 0;
+    int64_t length = 0;
+    JSPropertyEnum *props = NULL;
+    uint32_t n_props = 0, n_index_keys = 0; /* own enumerable keys; indices come first */
     enum { PLAIN, ARRAY, TYPED, SET, MAP } kind = PLAIN;
     int typed = JS_GetTypedArrayType(v);
     char size[32] = "";
@@ -856,7 +986,6 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
             ret = -1;
             goto done;
         }
-        skip_below = length;
         snprintf(size, sizeof size, "(%lld)", (long long)length);
         if (kind == TYPED || !cons || strcmp(cons, "Array") != 0 || own_tag)
             put_prefix(&open, cons, own_tag, kind == TYPED ? tag : "Array", size);
@@ -878,7 +1007,7 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
         ret = put_function_base(&base, v, tag, cons);
         only_base = true;
     } else if (JS_IsError(v)) {
-        ret = put_error(I, &base, v);
+        ret = put_error(I, &base, v, false);
         only_base = true;
     } else if (JS_IsRegExp(v)) {
         ret = put_to_string(&base, v);
@@ -944,14 +1073,15 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
         goto done;
 
     /* An object with nothing more to show prints as its base or "{}". */
-    JSPropertyEnum *props;
-    uint32_t n_props;
     if (JS_GetOwnPropertyNames(ctx, &props, &n_props, v, JS_GPN_STRING_MASK | JS_GPN_SYMBOL_MASK | JS_GPN_ENUM_ONLY)) {
+        props = NULL;
+        n_props = 0;
         ret = -1;
         goto done;
     }
-    JS_FreePropertyEnum(ctx, props, n_props);
-    bool has_props = (int64_t)n_props > ((kind == ARRAY || kind == TYPED) ? length : 0);
+    if (kind == ARRAY || kind == TYPED)
+        n_index_keys = count_index_keys(props, n_props);
+    bool has_props = n_props > n_index_keys;
     if (!has_props && entries.len == 0 && length == 0) {
         if (only_base) {
             buf_puts(out, buf_str(&base));
@@ -981,117 +1111,38 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
     I->n_seen++;
     I->current_depth = depth;
     if (kind == ARRAY || kind == TYPED) {
-        int64_t shown = length < INSPECT_MAX_ITEMS ? length : INSPECT_MAX_ITEMS;
-        for (int64_t i = 0; i < shown && ret == 0; i++) {
-            JSValue item;
-            int has = 1;
-            if (kind == ARRAY) {
-                JSAtom atom = JS_NewAtomUInt32(ctx, (uint32_t)i);
-                has = JS_HasProperty(ctx, v, atom);
-                JS_FreeAtom(ctx, atom);
-            }
-            if (has < 0) {
-                ret = -1;
-                break;
-            }
-            if (!has) {
-                int64_t j = i;
-                while (j + 1 < length) {
-                    JSAtom atom = JS_NewAtomUInt32(ctx, (uint32_t)(j + 1));
-                    int next = JS_HasProperty(ctx, v, atom);
-                    JS_FreeAtom(ctx, atom);
-                    if (next)
-                        break;
-                    j++;
-                }
-                Buf *e = list_push(&entries);
-                if (e) {
-                    buf_putc(e, '<');
-                    buf_put_int(e, j - i + 1);
-                    buf_puts(e, j > i ? " empty items>" : " empty item>");
-                }
-                numeric = false;
-                i = j;
-                continue;
-            }
-            item = JS_GetPropertyInt64(ctx, v, i);
-            if (JS_IsException(item)) {
-                ret = -1;
-                break;
-            }
-            numeric &= JS_IsNumber(item) || JS_IsBigInt(item);
-            ret = push_value(I, &entries, item, depth + 1, "");
-            JS_FreeValue(ctx, item);
-        }
-        group_count = entries.len;
-        if (ret == 0 && length > shown) {
-            Buf *e = list_push(&entries);
-            if (e) {
-                buf_puts(e, "... ");
-                buf_put_int(e, length - shown);
-                buf_puts(e, length - shown > 1 ? " more items" : " more item");
-            }
-        }
+        ret = push_array_items(I, &entries, v, depth, length, props, n_index_keys, &group_count, &numeric);
     } else if (kind == MAP || kind == SET) {
-        JSValue items = JS_Call(ctx, builtin_array_from, JS_UNDEFINED, 1, &v);
-        int64_t n = 0;
-        if (JS_IsException(items) || JS_GetLength(ctx, items, &n)) {
-            ret = -1;
-        }
-        int64_t shown = n < INSPECT_MAX_ITEMS ? n : INSPECT_MAX_ITEMS;
-        for (int64_t i = 0; i < shown && ret == 0; i++) {
-            JSValue item = JS_GetPropertyInt64(ctx, items, i);
-            if (JS_IsException(item)) {
-                ret = -1;
-                break;
-            }
-            if (kind == SET) {
-                ret = push_value(I, &entries, item, depth + 1, "");
-            } else {
-                JSValue key = JS_GetPropertyInt64(ctx, item, 0);
-                JSValue val = JS_GetPropertyInt64(ctx, item, 1);
-                ret = push_value(I, &entries, key, depth + 1, "");
-                if (ret == 0 && entries.len > 0) {
-                    Buf *e = &entries.items[entries.len - 1];
-                    buf_puts(e, " => ");
-                    I->indent += 2;
-                    ret = inspect(I, e, val, depth + 1);
-                    I->indent -= 2;
-                }
-                JS_FreeValue(ctx, key);
-                JS_FreeValue(ctx, val);
-            }
-            JS_FreeValue(ctx, item);
-        }
-        if (ret == 0 && n > shown) {
-            Buf *e = list_push(&entries);
-            if (e) {
-                buf_puts(e, "... ");
-                buf_put_int(e, n - shown);
-                buf_puts(e, " more items");
-            }
-        }
-        JS_FreeValue(ctx, items);
+        ret = push_collection_items(I, &entries, v, depth, kind == MAP, length);
     }
     if (ret == 0)
-        ret = push_properties(I, &entries, v, depth, skip_below);
+        ret = push_properties(I, &entries, v, depth, props + n_index_keys, n_props - n_index_keys);
     I->n_seen--;
     if (ret < 0)
         goto done;
 
     /* 3. Layout. */
     if (entries.oom)
-        buf_reserve(out, SIZE_MAX / 2); /* marks `out` as failed */
+        out->oom = true; /* an entry is missing: the whole text is incomplete */
     int ref = I->ref[I->n_seen];
     if (ref) {
         buf_puts(out, "<ref *");
         buf_put_int(out, ref);
         buf_puts(out, "> ");
     }
-    reduce(I, out, &entries, buf_str(&base), buf_str(&open), close, depth, kind == ARRAY || kind == TYPED ? group_count : 0,
-           numeric);
+    if (entries.len == 0) {
+        /* only skipped keys (an error's name, say): nothing to add */
+        buf_puts(out, only_base ? buf_str(&base) : buf_str(&open));
+        if (!only_base)
+            buf_puts(out, close);
+    } else {
+        reduce(I, out, &entries, buf_str(&base), buf_str(&open), close, depth,
+               kind == ARRAY || kind == TYPED ? group_count : 0, numeric);
+    }
 
 done:
+    if (props)
+        JS_FreePropertyEnum(ctx, props, n_props);
     list_free(&entries);
     buf_free(&base);
     buf_free(&open);
@@ -1143,7 +1194,7 @@ static int format_value(Buf *out, JSValueConst v, bool raw_strings, int max_dept
 static int format_args(Buf *out, int argc, JSValueConst *argv)
 {
     int next = 0;
-    if (argc > 0 && JS_IsString(argv[0])) {
+    if (argc > 1 && JS_IsString(argv[0])) {
         size_t n;
         const char *f = JS_ToCStringLen(ctx, &n, argv[0]);
         if (!f)
@@ -1179,28 +1230,37 @@ static int format_args(Buf *out, int argc, JSValueConst *argv)
             case 'd':
             case 'i':
             case 'f': {
-                if (JS_IsBigInt(a)) {
+                /* Number(a), parseInt(a), parseFloat(a); a BigInt stays one */
+                if (JS_IsBigInt(a) && d != 'f') {
                     ret = format_value(out, a, true, 0);
                     break;
                 }
+                JSValue num;
                 double x = NAN;
-                if (!JS_IsSymbol(a) && JS_ToFloat64(ctx, &x, a) && !clear_catchable_exception()) {
-                    ret = -1;
-                    break;
-                }
-                if (d == 'i')
-                    x = trunc(x);
-                JSValue num = JS_NewFloat64(ctx, x);
-                ret = put_number(out, num);
+                if (JS_IsSymbol(a))
+                    num = JS_NewFloat64(ctx, NAN);
+                else if (d == 'd')
+                    num = JS_ToFloat64(ctx, &x, a) ? JS_EXCEPTION : JS_NewFloat64(ctx, x);
+                else
+                    num = JS_Call(ctx, d == 'i' ? builtin_parse_int : builtin_parse_float, JS_UNDEFINED, 1, &a);
+                ret = JS_IsException(num) ? -1 : put_number(out, num);
+                JS_FreeValue(ctx, num);
                 break;
             }
             case 'j': {
                 JSValue s = JS_JSONStringify(ctx, a, JS_UNDEFINED, JS_UNDEFINED);
                 if (JS_IsException(s)) {
-                    if (!clear_catchable_exception())
-                        ret = -1;
-                    else
+                    /* like node: a cycle prints as such, other errors throw */
+                    JSValue exc = JS_GetException(ctx);
+                    char *message = JS_IsError(exc) ? get_string_prop(exc, "message") : NULL;
+                    if (message && strstr(message, "circular")) {
                         buf_puts(out, "[Circular]");
+                        JS_FreeValue(ctx, exc);
+                    } else {
+                        JS_Throw(ctx, exc);
+                        ret = -1;
+                    }
+                    free(message);
                 } else if (JS_IsUndefined(s)) {
                     buf_puts(out, "undefined");
                 } else {
@@ -1477,11 +1537,12 @@ static JSValue new_std_object(void)
     JS_SetPropertyStr(ctx, std, "in", new_object_with(std_in_funcs, countof(std_in_funcs)));
     JS_SetPropertyStr(ctx, std, "out", new_object_with(std_out_funcs, countof(std_out_funcs)));
     JS_SetPropertyStr(ctx, std, "err", new_object_with(std_err_funcs, countof(std_err_funcs)));
+    JS_SetPropertyStr(ctx, std, "puts", JS_NewCFunctionMagic(ctx, js_puts, "puts", 1, JS_CFUNC_generic_magic, 1));
     JS_SetPropertyStr(ctx, std, "exit", JS_NewCFunction(ctx, js_exit, "exit", 1));
     return std;
 }
 
-static const char *const std_exports[] = {"in", "out", "err", "exit"};
+static const char *const std_exports[] = {"in", "out", "err", "puts", "exit"};
 
 static int init_std_module(JSContext *c, JSModuleDef *m)
 {
@@ -1515,15 +1576,19 @@ typedef struct {
     uint64_t seq;     /* scheduling order: breaks ties between equal `due`s */
     int64_t id;
     int64_t interval; /* ns; 0 for a one-shot timer */
+    size_t pos;       /* index in the heap */
     JSValue func;
     int argc;
     JSValue *argv;
 } Timer;
 
-/* A binary min-heap ordered by (due, seq). */
+/* Pending timers: a binary min-heap ordered by (due, seq), and a table from
+   id to timer so that clearTimeout is O(log n) even with many timers. Ids
+   count from 1 in each run (no timer outlives its run). */
 static Timer **timers;
 static size_t n_timers, cap_timers;
-static int64_t last_timer_id;
+static Timer **timer_by_id; /* [id - 1]; NULL once fired or cleared */
+static size_t n_timer_ids, cap_timer_ids;
 static uint64_t timer_seq;
 
 static bool timer_before(const Timer *a, const Timer *b)
@@ -1531,11 +1596,17 @@ static bool timer_before(const Timer *a, const Timer *b)
     return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
+static void heap_set(size_t i, Timer *t)
+{
+    timers[i] = t;
+    t->pos = i;
+}
+
 static void heap_swap(size_t i, size_t j)
 {
     Timer *t = timers[i];
-    timers[i] = timers[j];
-    timers[j] = t;
+    heap_set(i, timers[j]);
+    heap_set(j, t);
 }
 
 static void heap_up(size_t i)
@@ -1572,7 +1643,7 @@ static bool heap_push(Timer *t)
         cap_timers = cap;
     }
     t->seq = timer_seq++;
-    timers[n_timers++] = t;
+    heap_set(n_timers++, t);
     heap_up(n_timers - 1);
     return true;
 }
@@ -1580,16 +1651,20 @@ static bool heap_push(Timer *t)
 static Timer *heap_remove(size_t i)
 {
     Timer *t = timers[i];
-    timers[i] = timers[--n_timers];
+    n_timers--;
     if (i < n_timers) {
+        Timer *moved = timers[n_timers];
+        heap_set(i, moved);
         heap_up(i);
-        heap_down(i);
+        heap_down(moved->pos);
     }
     return t;
 }
 
+/* Frees a timer that is no longer in the heap. */
 static void timer_free(Timer *t)
 {
+    timer_by_id[t->id - 1] = NULL;
     JS_FreeValue(ctx, t->func);
     for (int i = 0; i < t->argc; i++)
         JS_FreeValue(ctx, t->argv[i]);
@@ -1609,13 +1684,22 @@ static JSValue js_set_timer(JSContext *c, JSValueConst this_val, int argc, JSVal
         return JS_EXCEPTION;
     if (!(ms >= 1 && ms <= 2147483647))
         ms = 1;
+    if (n_timer_ids == cap_timer_ids) {
+        size_t cap = cap_timer_ids ? cap_timer_ids * 2 : 16;
+        Timer **p = realloc(timer_by_id, cap * sizeof *p);
+        if (!p)
+            return JS_ThrowOutOfMemory(c);
+        timer_by_id = p;
+        cap_timer_ids = cap;
+    }
     Timer *t = calloc(1, sizeof *t);
     int extra = argc > 2 ? argc - 2 : 0;
     if (!t || (extra && !(t->argv = calloc((size_t)extra, sizeof *t->argv)))) {
         free(t);
         return JS_ThrowOutOfMemory(c);
     }
-    t->id = ++last_timer_id;
+    t->id = (int64_t)++n_timer_ids;
+    timer_by_id[t->id - 1] = t;
     t->interval = magic ? (int64_t)(ms * 1e6) : 0;
     t->due = monotonic_ns() + (int64_t)(ms * 1e6);
     t->func = JS_DupValue(c, argv[0]);
@@ -1636,19 +1720,22 @@ static JSValue js_clear_timer(JSContext *c, JSValueConst this_val, int argc, JSV
     int64_t id;
     if (argc < 1 || !JS_IsNumber(argv[0]) || JS_ToInt64(c, &id, argv[0]))
         return JS_UNDEFINED;
-    for (size_t i = 0; i < n_timers; i++) {
-        if (timers[i]->id == id) {
-            timer_free(heap_remove(i));
-            break;
-        }
+    if (id >= 1 && (uint64_t)id <= n_timer_ids && timer_by_id[id - 1]) {
+        Timer *t = timer_by_id[id - 1];
+        heap_remove(t->pos);
+        timer_free(t);
     }
     return JS_UNDEFINED;
 }
 
+/* Drops every pending timer and starts the ids afresh. */
 static void clear_timers(void)
 {
     while (n_timers > 0)
         timer_free(heap_remove(n_timers - 1));
+    free(timer_by_id);
+    timer_by_id = NULL;
+    n_timer_ids = cap_timer_ids = 0;
 }
 
 static JSValue microtask_job(JSContext *c, int argc, JSValueConst *argv)
@@ -1744,7 +1831,7 @@ static JSValue js_call(JSContext *c, JSValueConst this_val, int argc, JSValueCon
         return JS_ThrowOutOfMemory(c);
     }
     guest_string_t n = {(uint8_t *)name.data, name.len}, a = {(uint8_t *)args.data, args.len};
-    guest_string_t reply = {0};
+    guest_string_t reply = {0}; /* the result or the error: one is written */
     bool ok = goru_sandbox_host_call(&n, &a, &reply, &reply);
     buf_free(&name);
     buf_free(&args);
@@ -1802,9 +1889,8 @@ static JSValue js_async_call(JSContext *c, JSValueConst this_val, int argc, JSVa
     return promise;
 }
 
-/* Settles a queued call's promise with the host's reply. -1 when an
-   uncatchable exception (std.exit in a handler is not possible here, but an
-   interrupt is) must end the run. */
+/* Settles a queued call's promise with the host's reply (its handlers run
+   later, as jobs). -1, with the exception pending, if that failed. */
 static int settle_call(PendingCall *pc, bool ok, guest_string_t *reply)
 {
     JSValue v = host_reply(ctx, ok, reply);
@@ -1876,8 +1962,11 @@ static int flush_pending_calls(void)
                 else
                     guest_string_free(&reply);
             }
-            /* the strings were taken over (and freed) one by one above */
-            free(results.ptr);
+            /* the replies were taken over (and freed) one by one above */
+            for (size_t i = n; i < results.len; i++)
+                goru_sandbox_host_result_string_string_free(&results.ptr[i]);
+            if (results.len > 0)
+                free(results.ptr);
         }
     }
     for (size_t i = 0; i < n; i++)
@@ -1932,7 +2021,9 @@ typedef struct Rejection {
     JSValue promise, reason;
 } Rejection;
 
-static Rejection *rejections; /* oldest first */
+/* Rejected promises without a handler, newest first: a handler attached
+   soon after the rejection finds its entry at once. */
+static Rejection *rejections;
 
 static void free_rejection(Rejection *r)
 {
@@ -1941,29 +2032,38 @@ static void free_rejection(Rejection *r)
     free(r);
 }
 
-/* QuickJS reports a rejection without a handler, and later the handler if
-   one gets attached: keep the ones still unhandled. */
+/* QuickJS reports each rejection that has no handler once, and later the
+   handler if one gets attached: keep the ones still unhandled. */
 static void track_rejection(JSContext *c, JSValueConst promise, JSValueConst reason, bool is_handled, void *opaque)
 {
     (void)opaque;
-    Rejection **p = &rejections;
-    while (*p && JS_VALUE_GET_PTR((*p)->promise) != JS_VALUE_GET_PTR(promise))
-        p = &(*p)->next;
     if (is_handled) {
+        Rejection **p = &rejections;
+        while (*p && JS_VALUE_GET_PTR((*p)->promise) != JS_VALUE_GET_PTR(promise))
+            p = &(*p)->next;
         if (*p) {
             Rejection *r = *p;
             *p = r->next;
             free_rejection(r);
         }
-    } else if (!*p) {
-        Rejection *r = malloc(sizeof *r);
-        if (r) {
-            r->next = NULL;
-            r->promise = JS_DupValue(c, promise);
-            r->reason = JS_DupValue(c, reason);
-            *p = r;
-        }
+        return;
     }
+    Rejection *r = malloc(sizeof *r);
+    if (r) {
+        r->promise = JS_DupValue(c, promise);
+        r->reason = JS_DupValue(c, reason);
+        r->next = rejections;
+        rejections = r;
+    }
+}
+
+/* The reason of the oldest rejection still unhandled; undefined if none. */
+static JSValue oldest_unhandled_reason(void)
+{
+    Rejection *r = rejections;
+    while (r && r->next)
+        r = r->next;
+    return r ? JS_DupValue(ctx, r->reason) : JS_UNDEFINED;
 }
 
 static void clear_rejections(void)
@@ -2026,7 +2126,7 @@ static void outcome_exception(guest_outcome_t *ret, JSValueConst exc)
         JS_FreeValue(ctx, msg);
         free(name);
         Inspect I = {.max_depth = INSPECT_DEPTH};
-        if (put_error(&I, &traceback, exc) < 0)
+        if (put_error(&I, &traceback, exc, true) < 0)
             clear_catchable_exception();
     } else {
         /* a thrown non-Error: report it as an Error whose message is the value */
@@ -2103,7 +2203,7 @@ static RunStatus event_loop(JSValueConst main_promise)
             return RUN_EXCEPTION;
         }
         if (rejections) {
-            run_exception = JS_DupValue(ctx, rejections->reason);
+            run_exception = oldest_unhandled_reason();
             return RUN_EXCEPTION;
         }
         if (n_pending_calls > 0) {
@@ -2159,6 +2259,15 @@ static JSValue get_path(JSValueConst root, const char *a, const char *b)
     return v;
 }
 
+/* global[ctor].prototype[method] */
+static JSValue get_method(JSValueConst global, const char *ctor, const char *method)
+{
+    JSValue proto = get_path(global, ctor, "prototype");
+    JSValue fn = JS_GetPropertyStr(ctx, proto, method);
+    JS_FreeValue(ctx, proto);
+    return fn;
+}
+
 static void set_function(JSValueConst obj, const char *name, JSCFunction *fn, int length)
 {
     JS_SetPropertyStr(ctx, obj, name, JS_NewCFunction(ctx, fn, name, length));
@@ -2174,27 +2283,16 @@ static void install_globals(const guest_options_t *options)
     JSValue global = JS_GetGlobalObject(ctx);
 
     builtin_string = get_path(global, "String", NULL);
-    builtin_object_to_string = get_path(global, "Object", "prototype");
-    builtin_function_to_string = get_path(global, "Function", "prototype");
-    builtin_date_to_iso = get_path(global, "Date", "prototype");
-    builtin_number_value_of = get_path(global, "Number", "prototype");
-    builtin_string_value_of = get_path(global, "String", "prototype");
-    builtin_boolean_value_of = get_path(global, "Boolean", "prototype");
-    /* the prototypes were fetched above; replace each by its method */
-    struct {
-        JSValue *slot;
-        const char *method;
-    } methods[] = {
-        {&builtin_object_to_string, "toString"},   {&builtin_function_to_string, "toString"},
-        {&builtin_date_to_iso, "toISOString"},     {&builtin_number_value_of, "valueOf"},
-        {&builtin_string_value_of, "valueOf"},     {&builtin_boolean_value_of, "valueOf"},
-    };
-    for (size_t i = 0; i < countof(methods); i++) {
-        JSValue proto = *methods[i].slot;
-        *methods[i].slot = JS_GetPropertyStr(ctx, proto, methods[i].method);
-        JS_FreeValue(ctx, proto);
-    }
-    builtin_array_from = get_path(global, "Array", "from");
+    builtin_object_to_string = get_method(global, "Object", "toString");
+    builtin_function_to_string = get_method(global, "Function", "toString");
+    builtin_date_to_iso = get_method(global, "Date", "toISOString");
+    builtin_number_value_of = get_method(global, "Number", "valueOf");
+    builtin_string_value_of = get_method(global, "String", "valueOf");
+    builtin_boolean_value_of = get_method(global, "Boolean", "valueOf");
+    builtin_map_entries = get_method(global, "Map", "entries");
+    builtin_set_values = get_method(global, "Set", "values");
+    builtin_parse_int = get_path(global, "parseInt", NULL);
+    builtin_parse_float = get_path(global, "parseFloat", NULL);
     JSValue tag_symbol = get_path(global, "Symbol", "toStringTag");
     atom_to_string_tag = JS_ValueToAtom(ctx, tag_symbol);
     JS_FreeValue(ctx, tag_symbol);
@@ -2421,9 +2519,17 @@ static void run_code(const char *src, size_t len, const char *filename, bool rep
                 clear_catchable_exception();
             } else if (!JS_IsUndefined(value)) {
                 Buf repr = {0};
-                if (format_value(&repr, value, false, INSPECT_DEPTH) < 0) {
+                if (format_value(&repr, value, false, INSPECT_DEPTH) < 0 || repr.oom) {
+                    /* user code ran while formatting (a toStringTag getter) */
+                    if (repr.oom && !JS_HasException(ctx))
+                        JS_ThrowOutOfMemory(ctx);
                     JSValue exc = JS_GetException(ctx);
-                    outcome_exception(ret, exc);
+                    if (exit_requested) {
+                        ret->tag = GUEST_OUTCOME_EXIT;
+                        ret->val.exit = exit_code;
+                    } else {
+                        outcome_exception(ret, exc);
+                    }
                     JS_FreeValue(ctx, exc);
                 } else {
                     ret->val.ok.is_some = true;
@@ -2459,6 +2565,7 @@ void exports_guest_run(guest_string_t *code, guest_mode_t mode, guest_string_t *
     memset(ret, 0, sizeof *ret);
 
     if (!rt) {
+        /* the host skipped init: run with an empty scriptArgs rather than crash */
         guest_options_t none = {0};
         create_instance(&none);
     }

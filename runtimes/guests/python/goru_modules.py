@@ -10,7 +10,7 @@ the option that enables it.
 import builtins
 import importlib
 
-MODULES = ("kv",)
+MODULES = ("kv", "fs", "http")
 
 _loaded = [importlib.import_module(f"goru_mod_{name}") for name in MODULES]
 

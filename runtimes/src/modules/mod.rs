@@ -1,4 +1,4 @@
-//! goru's built-in guest modules (`kv`, and later `fs`, `http`).
+//! goru's built-in guest modules (`kv`, `fs`, `http`).
 //!
 //! Each module is host code plus a thin wrapper in each guest language, side
 //! by side in its folder (`kv/mod.rs`, `kv/kv.py`, `kv/kv.js`). The wrappers
@@ -7,9 +7,11 @@
 //! can stand in for a module. Whether a module is enabled is checked here,
 //! once, at the boundary.
 
+pub mod fs;
+pub mod http;
 pub mod kv;
 
-use crate::Capabilities;
+use crate::{Capabilities, Limits};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -53,13 +55,33 @@ impl ModuleError {
 /// The state of every module for one session.
 pub(crate) struct Modules {
     kv: Option<kv::KvStore>,
+    fs: Option<fs::FsMounts>,
+    http: Option<http::Http>,
 }
 
 impl Modules {
-    pub(crate) fn new(capabilities: &Capabilities) -> Self {
-        Modules {
+    /// Fails when a mount cannot be used (see [`Capabilities::validate`]) or
+    /// an allowed `http` host is not valid.
+    pub(crate) fn new(capabilities: &Capabilities, limits: &Limits) -> Result<Self, crate::Error> {
+        Ok(Modules {
             kv: capabilities.kv.clone().map(kv::KvStore::new),
-        }
+            fs: fs::FsMounts::open(&capabilities.mounts, capabilities.fs_limits.clone())?,
+            http: match &capabilities.http {
+                Some(http) => http::Http::new(http, limits.max_host_payload_bytes)?,
+                None => None,
+            },
+        })
+    }
+
+    /// The largest JSON the call `name` (without the prefix) may carry in its
+    /// arguments or result: `default` (the host-call payload limit), or more
+    /// where a module's own limits allow more (file contents).
+    pub(crate) fn max_payload_bytes(&self, name: &str, default: u64) -> u64 {
+        let module_limit = match (name.split_once('.'), &self.fs) {
+            (Some(("fs", function)), Some(fs)) => fs.max_payload_bytes(function),
+            _ => 0,
+        };
+        default.max(module_limit)
     }
 
     /// Calls the module function `name` (without the prefix, e.g. `kv.get`).
@@ -69,6 +91,19 @@ impl Modules {
             "kv" => match &self.kv {
                 Some(store) => store.call(function, args),
                 None => Err(ModuleError::disabled("kv", "--kv")),
+            },
+            "fs" => match &self.fs {
+                Some(mounts) => mounts.call(function, args).await,
+                None => Err(ModuleError::new(
+                    "PermissionError",
+                    "the `fs` module is not enabled in this sandbox: no directory is mounted \
+                     (mount one with `--mount GUEST:HOST:ro` on the command line, \
+                     or the `mounts` capability)",
+                )),
+            },
+            "http" => match &self.http {
+                Some(http) => http.call(function, args).await,
+                None => Err(ModuleError::disabled("http", "--allow-host HOST")),
             },
             _ => Err(ModuleError::new(
                 "RuntimeError",

@@ -23,14 +23,22 @@ const TOOLCHAIN_HINT: &str = "hint: install the toolchain with `apt-get install 
 /// The world the glue implements.
 const WORLD: &str = "guest";
 
-/// Size of the stack in linear memory. QuickJS keeps its JS frames'
-/// arguments and locals there (alloca), so it decides how deep JS recursion
-/// goes; the glue lets QuickJS use all but `STACK_RESERVE` of it (see
-/// glue.c). With `--stack-first` an overflow runs off the bottom of linear
-/// memory and traps instead of overwriting the heap.
-const LINEAR_STACK_BYTES: u64 = 1 << 20;
-/// What the glue keeps free below QuickJS's limit for the C code that runs
-/// after QuickJS noticed the overflow (throwing, building the backtrace).
+/// Size of the stack in linear memory, linked first so that an overflow runs
+/// off address 0 and traps instead of overwriting the heap. QuickJS keeps
+/// each JS call's arguments and locals there, so this decides how deep JS
+/// recursion goes: QuickJS may use all of it but `STACK_RESERVE_BYTES`,
+/// about 11,000 calls of `f(n) { return n === 0 ? 0 : 1 + f(n - 1) }` (node:
+/// about 10,500) before a catchable RangeError.
+///
+/// The engine's native wasm stack must outlast that limit. Measured per byte
+/// of it: about 2.3 bytes of native stack for JS calls, 13-14 for the parser
+/// (`eval("(".repeat(n))`) and `JSON.parse` on deeply nested input, whose
+/// frames barely touch linear memory. So the host needs `max_wasm_stack` of
+/// at least 14 x 3.75 MiB = 53 MiB; 64 MiB passed every case tried.
+const LINEAR_STACK_BYTES: u64 = 4 << 20;
+/// What QuickJS leaves free below its limit for the C code that runs after it
+/// noticed the overflow (throwing the RangeError, building its backtrace) and
+/// for C recursion it does not check.
 const STACK_RESERVE_BYTES: u64 = 256 << 10;
 
 /// The QuickJS-NG sources we compile; the headers they include are copied too.
@@ -50,7 +58,7 @@ pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
     std::fs::create_dir_all(&obj)?;
 
     copy_quickjs(&upstream, &src)?;
-    patch_stack_check(&src.join("quickjs.c"))?;
+    apply_patches(&src.join("quickjs.c"), STACK_CHECK_PATCHES)?;
     let bindings = dir.join("bindings");
     let binding_sources = generate_bindings(&ctx.wit_dir(), &bindings)?;
 
@@ -155,39 +163,76 @@ fn copy_quickjs(upstream: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// QuickJS-NG switches its stack-overflow check off under WASI (0.16.2: both
-/// blocks below). Without it deep recursion runs off the linear-memory stack
-/// and traps, which kills the instance; with it the glue's
-/// `JS_SetMaxStackSize` turns it into a catchable RangeError. Exact
-/// replacements: a source that does not match is an error, never a silent
-/// no-op.
-fn patch_stack_check(quickjs_c: &Path) -> Result<()> {
-    const PATCHES: &[(&str, &str, &str)] = &[
-        (
-            "JS_NewRuntime: keep the default stack size under WASI",
-            "    rt->stack_size = JS_DEFAULT_STACK_SIZE;\n#ifdef __wasi__\n    rt->stack_size = 0;\n#endif\n",
+/// One exact replacement in a QuickJS-NG source file.
+struct Patch {
+    what: &'static str,
+    from: &'static str,
+    to: &'static str,
+}
+
+/// QuickJS-NG 0.16.2 switches its stack-overflow check off under WASI: the
+/// runtime starts with no stack size, and the limit is never computed.
+/// Without the check deep recursion runs off the linear-memory stack and
+/// traps, which kills the instance; with it the glue's `JS_SetMaxStackSize`
+/// turns it into a catchable RangeError. Both `#if`s go, the code for other
+/// platforms stays.
+const STACK_CHECK_PATCHES: &[Patch] = &[
+    Patch {
+        what: "JS_NewRuntime: keep the default stack size under WASI",
+        from: concat!(
             "    rt->stack_size = JS_DEFAULT_STACK_SIZE;\n",
+            "#ifdef __wasi__\n",
+            "    rt->stack_size = 0;\n",
+            "#endif\n",
         ),
-        (
-            "update_stack_limit: compute the limit under WASI too",
-            "static void update_stack_limit(JSRuntime *rt)\n{\n#if defined(__wasi__)\n    rt->stack_limit = 0; /* no limit */\n#else\n    if (rt->stack_size == 0) {\n        rt->stack_limit = 0; /* no limit */\n    } else {\n        rt->stack_limit = rt->stack_top - rt->stack_size;\n    }\n#endif\n}\n",
-            "static void update_stack_limit(JSRuntime *rt)\n{\n    if (rt->stack_size == 0) {\n        rt->stack_limit = 0; /* no limit */\n    } else {\n        rt->stack_limit = rt->stack_top - rt->stack_size;\n    }\n}\n",
+        to: "    rt->stack_size = JS_DEFAULT_STACK_SIZE;\n",
+    },
+    Patch {
+        what: "update_stack_limit: compute the limit under WASI too",
+        from: concat!(
+            "static void update_stack_limit(JSRuntime *rt)\n",
+            "{\n",
+            "#if defined(__wasi__)\n",
+            "    rt->stack_limit = 0; /* no limit */\n",
+            "#else\n",
+            "    if (rt->stack_size == 0) {\n",
+            "        rt->stack_limit = 0; /* no limit */\n",
+            "    } else {\n",
+            "        rt->stack_limit = rt->stack_top - rt->stack_size;\n",
+            "    }\n",
+            "#endif\n",
+            "}\n",
         ),
-    ];
-    let mut text = std::fs::read_to_string(quickjs_c)
-        .with_context(|| format!("reading {}", quickjs_c.display()))?;
-    for (what, from, to) in PATCHES {
-        match text.matches(from).count() {
-            1 => text = text.replacen(from, to, 1),
+        to: concat!(
+            "static void update_stack_limit(JSRuntime *rt)\n",
+            "{\n",
+            "    if (rt->stack_size == 0) {\n",
+            "        rt->stack_limit = 0; /* no limit */\n",
+            "    } else {\n",
+            "        rt->stack_limit = rt->stack_top - rt->stack_size;\n",
+            "    }\n",
+            "}\n",
+        ),
+    },
+];
+
+/// Applies `patches` to `file` in place. Each must match exactly once: a
+/// source that changed is an error, never a silent no-op.
+fn apply_patches(file: &Path, patches: &[Patch]) -> Result<()> {
+    let mut text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    for patch in patches {
+        match text.matches(patch.from).count() {
+            1 => text = text.replacen(patch.from, patch.to, 1),
             n => bail!(
-                "patching {} ({what}): expected the original text exactly once, found it {n} times; \
+                "patching {} ({}): expected the original text exactly once, found it {n} times; \
                  the pinned QuickJS-NG sources changed, review the patch",
-                quickjs_c.display()
+                file.display(),
+                patch.what
             ),
         }
     }
-    std::fs::write(quickjs_c, text).with_context(|| format!("writing {}", quickjs_c.display()))?;
-    Ok(())
+    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))
 }
 
 /// Writes the C bindings of the world into `dir` and returns the `.c` files to

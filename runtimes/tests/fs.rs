@@ -1,0 +1,542 @@
+//! Mounts and the `fs` module through the engine API, from Python: modes,
+//! every way out of a mount, size caps, isolation between sessions.
+
+use goru_runtimes::{
+    Capabilities, Engine, Error, FsLimits, Language, Mount, MountError, MountMode, Outcome,
+    SessionBuilder, StartError, Status,
+};
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// One engine for the whole test binary: the guest compiles once.
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new().expect("engine"))
+}
+
+/// Python helpers every test script starts with: `attempt(f)` runs `f` and
+/// returns its result, `ok` for None, or the name of the exception raised;
+/// `message(f)` returns the exception's message.
+const PRELUDE: &str = r#"
+import os
+def attempt(f):
+    try:
+        result = f()
+        return 'ok' if result is None else result
+    except Exception as e:
+        return type(e).__name__
+def message(f):
+    try:
+        f()
+    except Exception as e:
+        return f'{type(e).__name__}: {e}'
+    return 'no error'
+"#;
+
+fn builder(mounts: Vec<Mount>) -> SessionBuilder {
+    builder_with(mounts, FsLimits::default())
+}
+
+fn builder_with(mounts: Vec<Mount>, fs_limits: FsLimits) -> SessionBuilder {
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.capabilities(Capabilities {
+        mounts,
+        fs_limits,
+        ..Capabilities::none()
+    });
+    builder
+}
+
+fn mount(guest: &str, host: &Path, mode: MountMode) -> Mount {
+    Mount::new(guest, host, mode)
+}
+
+async fn run(builder: &SessionBuilder, code: &str) -> Outcome {
+    engine()
+        .run_once(builder, &format!("{PRELUDE}\n{code}"), "<test>")
+        .await
+        .expect("run")
+}
+
+/// The script's stdout, after checking it ran to the end.
+#[track_caller]
+fn stdout(outcome: &Outcome) -> String {
+    assert_eq!(
+        outcome.status,
+        Status::Ok { value: None },
+        "stderr: {}",
+        String::from_utf8_lossy(&outcome.stderr)
+    );
+    String::from_utf8(outcome.stdout.clone()).unwrap()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) {
+    std::fs::write(dir.join(name), contents).unwrap();
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+#[tokio::test]
+async fn ro_mount_reads_and_refuses_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "x.txt", "hello");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write(dir.path(), "sub/data.json", r#"{"n": [1, 2]}"#);
+    let builder = builder(vec![mount("/data", dir.path(), MountMode::Ro)]);
+    let code = r#"
+print(open('/data/x.txt').read())
+print(sorted(os.listdir('/data')))
+print(fs.read_text('/data/x.txt'), fs.read_json('/data/sub/data.json'))
+print(fs.listdir('/data'), fs.listdir('/data/sub'))
+print(fs.exists('/data/x.txt'), fs.exists('/data/nope'), fs.exists('/elsewhere'))
+st = fs.stat('/data/x.txt')
+print(st.size, st.is_file, st.is_dir, st.mtime > 1e9, fs.stat('/data/sub').is_dir)
+print('open w', attempt(lambda: open('/data/y.txt', 'w')))
+print('open r+', attempt(lambda: open('/data/x.txt', 'r+')))
+print('os.remove', attempt(lambda: os.remove('/data/x.txt')))
+print('os.mkdir', attempt(lambda: os.mkdir('/data/new')))
+print('write new', attempt(lambda: fs.write_text('/data/y.txt', 'y')))
+print('write old', attempt(lambda: fs.write_text('/data/x.txt', 'y')))
+print('remove', attempt(lambda: fs.remove('/data/x.txt')))
+print('mkdir', attempt(lambda: fs.mkdir('/data/new')))
+print(message(lambda: fs.write_text('/data/y.txt', 'y')))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    assert_eq!(
+        out,
+        "hello\n\
+         ['sub', 'x.txt']\n\
+         hello {'n': [1, 2]}\n\
+         ['sub', 'x.txt'] ['data.json']\n\
+         True False False\n\
+         5 True False True True\n\
+         open w PermissionError\n\
+         open r+ PermissionError\n\
+         os.remove PermissionError\n\
+         os.mkdir PermissionError\n\
+         write new PermissionError\n\
+         write old PermissionError\n\
+         remove PermissionError\n\
+         mkdir PermissionError\n\
+         PermissionError: `/data/y.txt` is on the `ro` mount `/data`: changing files needs `rw` or `rwc`\n"
+    );
+    assert_eq!(read(dir.path(), "x.txt"), "hello");
+    assert!(!dir.path().join("y.txt").exists());
+    assert!(!dir.path().join("new").exists());
+}
+
+#[tokio::test]
+async fn rw_mount_overwrites_and_removes_but_never_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "x.txt", "old");
+    write(dir.path(), "gone.txt", "bye");
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let builder = builder(vec![mount("/data", dir.path(), MountMode::Rw)]);
+    let code = r#"
+print('write old', attempt(lambda: fs.write_text('/data/x.txt', 'new')))
+print(fs.read_text('/data/x.txt'), open('/data/x.txt').read())
+print('write new', attempt(lambda: fs.write_text('/data/y.txt', 'y')))
+print('mkdir', attempt(lambda: fs.mkdir('/data/d')))
+print('remove file', attempt(lambda: fs.remove('/data/gone.txt')))
+print('remove dir', attempt(lambda: fs.remove('/data/empty')))
+print('remove missing', attempt(lambda: fs.remove('/data/gone.txt')))
+print('open w', attempt(lambda: open('/data/x.txt', 'w')))
+print('os.remove', attempt(lambda: os.remove('/data/x.txt')))
+print(message(lambda: fs.write_text('/data/y.txt', 'y')))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    assert_eq!(
+        out,
+        "write old ok\n\
+         new new\n\
+         write new PermissionError\n\
+         mkdir PermissionError\n\
+         remove file ok\n\
+         remove dir ok\n\
+         remove missing FileNotFoundError\n\
+         open w PermissionError\n\
+         os.remove PermissionError\n\
+         PermissionError: `/data/y.txt` does not exist and its mount is `rw`: creating files needs `rwc`\n"
+    );
+    assert_eq!(read(dir.path(), "x.txt"), "new");
+    assert!(!dir.path().join("y.txt").exists());
+    assert!(!dir.path().join("d").exists());
+    assert!(!dir.path().join("gone.txt").exists());
+    assert!(!dir.path().join("empty").exists());
+}
+
+#[tokio::test]
+async fn rwc_mount_creates_with_open_and_fs() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "x.txt", "hello");
+    let builder = builder(vec![mount("/data", dir.path(), MountMode::Rwc)]);
+    let code = r#"
+with open('/data/y.txt', 'w') as f:
+    f.write('from open')
+os.mkdir('/data/plain')
+fs.write_text('/data/z.txt', 'from fs')
+fs.mkdir('/data/a/b', parents=True)
+fs.mkdir('/data/a/b', parents=True)
+fs.write_json('/data/a/b/v.json', {'k': [1, None]})
+print(fs.read_json('/data/a/b/v.json'), open('/data/z.txt').read())
+print('mkdir again', attempt(lambda: fs.mkdir('/data/a')))
+print('mkdir no parent', attempt(lambda: fs.mkdir('/data/p/q')))
+print('remove non-empty', attempt(lambda: fs.remove('/data/a')))
+print('read dir', attempt(lambda: fs.read_text('/data/a')))
+print('write dir', attempt(lambda: fs.write_text('/data/a', 'x')))
+print('listdir file', attempt(lambda: fs.listdir('/data/x.txt')))
+print('read missing', attempt(lambda: fs.read_text('/data/missing.txt')))
+print('write into missing dir', attempt(lambda: fs.write_text('/data/no/such.txt', 'x')))
+os.chdir('/data')
+print('relative', fs.read_text('x.txt'), open('x.txt').read(), fs.exists('../data/x.txt'))
+print(fs.listdir('/data'))
+os.remove('/data/y.txt')
+fs.remove('/data/a/b/v.json')
+fs.remove('/data/a/b')
+print(fs.listdir('/data'), fs.listdir('/data/a'))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    assert_eq!(
+        out,
+        "{'k': [1, None]} from fs\n\
+         mkdir again FileExistsError\n\
+         mkdir no parent FileNotFoundError\n\
+         remove non-empty OSError\n\
+         read dir IsADirectoryError\n\
+         write dir IsADirectoryError\n\
+         listdir file NotADirectoryError\n\
+         read missing FileNotFoundError\n\
+         write into missing dir FileNotFoundError\n\
+         relative hello hello True\n\
+         ['a', 'plain', 'x.txt', 'y.txt', 'z.txt']\n\
+         ['a', 'plain', 'x.txt', 'z.txt'] []\n"
+    );
+    assert_eq!(read(dir.path(), "z.txt"), "from fs");
+    assert!(dir.path().join("plain").is_dir());
+    assert!(dir.path().join("a").is_dir());
+}
+
+/// A host tree with a secret beside the mounted directory and links in it
+/// that point at the secret every way there is.
+struct Escapes {
+    root: tempfile::TempDir,
+}
+
+impl Escapes {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path();
+        for dir in ["data/sub", "data/-secret", "outside", "data-secret"] {
+            std::fs::create_dir_all(base.join(dir)).unwrap();
+        }
+        write(base, "outside/secret.txt", "top secret");
+        write(base, "data-secret/s.txt", "sibling secret");
+        write(base, "data/x.txt", "inside");
+        // What `/data-secret/s.txt` would open if mounts matched as strings.
+        write(base, "data/-secret/s.txt", "wrong mount");
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, base.join("data").join(name)).unwrap()
+        };
+        link(&base.join("outside/secret.txt"), "abs_link");
+        link(Path::new("../outside/secret.txt"), "rel_link");
+        link(Path::new("sub/../../outside/secret.txt"), "rel_link2");
+        link(&base.join("outside/planted.txt"), "dangling_abs");
+        link(Path::new("../outside/planted-rel.txt"), "dangling_rel");
+        link(&base.join("outside"), "dir_link");
+        link(Path::new("x.txt"), "good_link");
+        Escapes { root }
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn outside(&self) -> std::path::PathBuf {
+        self.root.path().join("outside")
+    }
+}
+
+#[tokio::test]
+async fn nothing_leaves_a_mount() {
+    let tree = Escapes::new();
+    // rwc: the strongest mode, so writes through links are tried too.
+    let builder = builder(vec![mount("/data", &tree.data(), MountMode::Rwc)]);
+    let code = r#"
+results = {}
+def check(name, f):
+    results[name] = attempt(f)
+check('open ..', lambda: open('/data/../outside/secret.txt').read())
+check('open sub/../..', lambda: open('/data/sub/../../outside/secret.txt').read())
+check('fs ..', lambda: fs.read_text('/data/../outside/secret.txt'))
+check('fs sub/../..', lambda: fs.read_text('/data/sub/../../outside/secret.txt'))
+for link in ['abs_link', 'rel_link', 'rel_link2', 'dir_link/secret.txt']:
+    check('open ' + link, lambda: open('/data/' + link).read())
+    check('fs ' + link, lambda: fs.read_text('/data/' + link))
+    check('stat ' + link, lambda: fs.stat('/data/' + link))
+    check('exists ' + link, lambda: fs.exists('/data/' + link))
+    check('write ' + link, lambda: fs.write_text('/data/' + link, 'overwritten'))
+    check('open w ' + link, lambda: open('/data/' + link, 'w').write('overwritten'))
+for link in ['dangling_abs', 'dangling_rel', 'dir_link/new.txt']:
+    check('open w ' + link, lambda: open('/data/' + link, 'w').write('planted'))
+    check('fs write ' + link, lambda: fs.write_text('/data/' + link, 'planted'))
+check('listdir dir_link', lambda: fs.listdir('/data/dir_link'))
+check('os.listdir dir_link', lambda: os.listdir('/data/dir_link'))
+check('mkdir through dir_link', lambda: fs.mkdir('/data/dir_link/d'))
+check('open sibling', lambda: open('/data-secret/s.txt').read())
+check('fs sibling', lambda: fs.read_text('/data-secret/s.txt'))
+check('fs sibling via ..', lambda: fs.read_text('/data/../data-secret/s.txt'))
+check('exists sibling', lambda: fs.exists('/data-secret/s.txt'))
+check('new symlink out', lambda: (os.symlink('../outside/secret.txt', '/data/made'), open('/data/made').read()))
+check('hard link out', lambda: os.link('/data/../outside/secret.txt', '/data/hl'))
+check('rename out', lambda: os.rename('/data/x.txt', '/data/../outside/x.txt'))
+check('remove root', lambda: fs.remove('/data'))
+check('remove root/', lambda: fs.remove('/data/'))
+check('remove sub/..', lambda: fs.remove('/data/sub/..'))
+check('os.rmdir root', lambda: os.rmdir('/data'))
+check('good link', lambda: fs.read_text('/data/good_link') + open('/data/good_link').read())
+for name, result in results.items():
+    print(name, '=', result)
+print(message(lambda: fs.read_text('/data/abs_link')))
+print(message(lambda: fs.read_text('/data-secret/s.txt')))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    let mut lines = out.lines();
+    for line in lines
+        .by_ref()
+        .take_while(|line| !line.starts_with("good link"))
+    {
+        let (name, result) = line.split_once(" = ").unwrap();
+        let refused = if name.starts_with("exists") {
+            result == "False"
+        } else {
+            result.ends_with("Error")
+        };
+        assert!(refused, "{name} was not refused: {result}\n{out}");
+    }
+    assert!(out.contains("good link = insideinside\n"), "{out}");
+    assert!(
+        out.contains(
+            "PermissionError: `/data/abs_link` leads outside its mount (through `..` or a symbolic link)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("PermissionError: `/data-secret/s.txt` is not on a mount (mounted: /data)\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("top secret")
+            && !out.contains("sibling secret")
+            && !out.contains("wrong mount"),
+        "a secret leaked: {out}"
+    );
+    let host = tree.root.path().to_string_lossy().into_owned();
+    assert!(!out.contains(&host), "a host path leaked: {out}");
+    // Nothing outside changed, nothing was planted.
+    assert_eq!(read(&tree.outside(), "secret.txt"), "top secret");
+    let outside: Vec<_> = std::fs::read_dir(tree.outside())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(outside, ["secret.txt"]);
+    assert!(tree.data().is_dir());
+    assert_eq!(read(&tree.data(), "x.txt"), "inside");
+}
+
+#[tokio::test]
+async fn the_longest_matching_mount_wins() {
+    let outer = tempfile::tempdir().unwrap();
+    let inner = tempfile::tempdir().unwrap();
+    write(outer.path(), "x.txt", "outer");
+    write(inner.path(), "x.txt", "inner");
+    let builder = builder(vec![
+        mount("/data", outer.path(), MountMode::Ro),
+        mount("/data/out", inner.path(), MountMode::Rwc),
+    ]);
+    let code = r#"
+print(fs.read_text('/data/x.txt'), fs.read_text('/data/out/x.txt'), open('/data/out/x.txt').read())
+fs.write_text('/data/out/new.txt', 'via fs')
+open('/data/out/new2.txt', 'w').write('via open')
+print('outer write', attempt(lambda: fs.write_text('/data/new.txt', 'x')))
+print('outer open w', attempt(lambda: open('/data/new.txt', 'w')))
+print(fs.read_text('/data/out/../x.txt'))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    assert_eq!(
+        out,
+        "outer inner inner\nouter write PermissionError\nouter open w PermissionError\nouter\n"
+    );
+    assert_eq!(read(inner.path(), "new.txt"), "via fs");
+    assert_eq!(read(inner.path(), "new2.txt"), "via open");
+    assert!(!outer.path().join("new.txt").exists());
+}
+
+#[tokio::test]
+async fn size_caps_hold_at_their_edge() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "exact.txt", &"a".repeat(1000));
+    write(dir.path(), "over.txt", &"a".repeat(1001));
+    write(dir.path(), "keep.txt", "unchanged");
+    let limits = FsLimits {
+        max_read_bytes: 1000,
+        max_write_bytes: 1000,
+    };
+    let builder = builder_with(vec![mount("/data", dir.path(), MountMode::Rwc)], limits);
+    let code = r#"
+print(len(fs.read_text('/data/exact.txt')))
+print(message(lambda: fs.read_text('/data/over.txt')))
+fs.write_text('/data/w1.txt', 'b' * 1000)
+fs.write_text('/data/w2.txt', 'é' * 500)
+print(message(lambda: fs.write_text('/data/keep.txt', 'c' * 1001)))
+print(attempt(lambda: fs.write_text('/data/keep.txt', 'é' * 501)))
+print(len(open('/data/over.txt').read()))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    assert_eq!(
+        out,
+        "1000\n\
+         ValueError: `/data/over.txt` is larger than the limit of 1000 bytes per read\n\
+         ValueError: writing 1001 bytes to `/data/keep.txt` is more than the limit of 1000 bytes per write\n\
+         ValueError\n\
+         1001\n"
+    );
+    assert_eq!(read(dir.path(), "w1.txt").len(), 1000);
+    assert_eq!(read(dir.path(), "w2.txt").len(), 1000);
+    assert_eq!(read(dir.path(), "keep.txt"), "unchanged");
+}
+
+#[tokio::test]
+async fn special_files_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("fifo"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let builder = builder(vec![mount("/data", dir.path(), MountMode::Rw)]);
+    // Opening a FIFO with no writer would block forever.
+    let code = r#"
+print(message(lambda: fs.read_text('/data/fifo')))
+print(message(lambda: fs.write_text('/data/fifo', 'x')))
+print(fs.stat('/data/fifo').is_file, fs.exists('/data/fifo'))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    assert_eq!(
+        out,
+        "OSError: not a regular file: `/data/fifo`\n\
+         OSError: not a regular file: `/data/fifo`\n\
+         False True\n"
+    );
+}
+
+#[tokio::test]
+async fn without_mounts_fs_is_off_and_names_the_option() {
+    let builder = builder(vec![]);
+    let code = r#"
+print(message(lambda: fs.read_text('/data/x.txt')))
+print(attempt(lambda: fs.exists('/data')))
+print(attempt(lambda: open('/data/x.txt').read()))
+print(attempt(lambda: os.listdir('/')))
+"#;
+    let out = stdout(&run(&builder, code).await);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("PermissionError: ") && lines[0].contains("`--mount GUEST:HOST:ro`"),
+        "{out}"
+    );
+    assert_eq!(lines[1], "PermissionError", "{out}");
+    assert_eq!(lines[2], "FileNotFoundError", "{out}");
+    assert!(lines[3] == "[]" || lines[3].ends_with("Error"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sessions_see_only_their_own_mounts() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    write(a.path(), "owner.txt", "a");
+    write(b.path(), "owner.txt", "b");
+    let builder_a = builder(vec![
+        mount("/data", a.path(), MountMode::Rwc),
+        mount("/only-a", a.path(), MountMode::Ro),
+    ]);
+    let builder_b = builder(vec![mount("/data", b.path(), MountMode::Rwc)]);
+    let code = r#"
+seen = set()
+for i in range(50):
+    seen.add(open('/data/owner.txt').read())
+    seen.add(fs.read_text('/data/owner.txt'))
+    fs.write_text(f'/data/{i}.txt', fs.read_text('/data/owner.txt'))
+print(sorted(seen))
+print(attempt(lambda: fs.read_text('/only-a/owner.txt')), attempt(lambda: open('/only-a/owner.txt').read()))
+"#;
+    let (mut session_a, mut session_b) = (
+        builder_a.start(engine()).await.unwrap(),
+        builder_b.start(engine()).await.unwrap(),
+    );
+    let full = format!("{PRELUDE}\n{code}");
+    let (out_a, out_b) = tokio::join!(
+        tokio::spawn(async move { session_a.run(&full, "<a>").await.unwrap() }),
+        tokio::spawn({
+            let full = format!("{PRELUDE}\n{code}");
+            async move { session_b.run(&full, "<b>").await.unwrap() }
+        }),
+    );
+    assert_eq!(stdout(&out_a.unwrap()), "['a']\na a\n");
+    assert_eq!(
+        stdout(&out_b.unwrap()),
+        "['b']\nPermissionError FileNotFoundError\n"
+    );
+    for i in 0..50 {
+        assert_eq!(read(a.path(), &format!("{i}.txt")), "a");
+        assert_eq!(read(b.path(), &format!("{i}.txt")), "b");
+    }
+}
+
+#[tokio::test]
+async fn bad_mounts_are_refused_before_the_session_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "file", "x");
+    let cases = [
+        (vec![mount("data", dir.path(), MountMode::Ro)], "absolute"),
+        (vec![mount("/", dir.path(), MountMode::Ro)], "root"),
+        (
+            vec![mount("/a/../b", dir.path(), MountMode::Ro)],
+            "normalized",
+        ),
+        (
+            vec![
+                mount("/a", dir.path(), MountMode::Ro),
+                mount("/a", dir.path(), MountMode::Rw),
+            ],
+            "twice",
+        ),
+        (
+            vec![mount("/a", &dir.path().join("missing"), MountMode::Ro)],
+            "missing",
+        ),
+        (
+            vec![mount("/a", &dir.path().join("file"), MountMode::Ro)],
+            "not a directory",
+        ),
+    ];
+    for (mounts, expected) in cases {
+        let caps = Capabilities {
+            mounts: mounts.clone(),
+            ..Capabilities::none()
+        };
+        assert!(caps.validate().is_err(), "{mounts:?}");
+        let err = match builder(mounts.clone()).start(engine()).await {
+            Err(StartError::Engine(Error::Mount(err))) => err,
+            Err(other) => panic!("{mounts:?}: {other}"),
+            Ok(_) => panic!("{mounts:?} was accepted"),
+        };
+        let text = err.to_string();
+        let matches = match expected {
+            "missing" => matches!(err, MountError::Host { .. }),
+            _ => text.contains(expected),
+        };
+        assert!(matches, "{mounts:?}: {text}");
+    }
+}
