@@ -63,9 +63,10 @@ Keys (on a terminal):
            ends with an empty line
   Ctrl-C   clear the pending input; while code runs, stop it (the session restarts)
   Ctrl-D   exit (on an empty line)
-  Up/Down  history, kept in $XDG_STATE_HOME/goru (see GORU_HISTORY)
+  Up/Down  history, kept in $XDG_STATE_HOME/goru (else ~/.local/state/goru);
+           GORU_HISTORY names another file, or none when set but empty
 
-Each entry runs with the limits below. An entry that hits one loses the
+Each entry runs with the limits above. An entry that hits one loses the
 session: the error is shown and a fresh session starts. `sys.exit(n)` /
 `std.exit(n)` ends the REPL with code n. The guest's stdin is empty.
 

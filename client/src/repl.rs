@@ -59,14 +59,6 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
         .enable_all()
         .build()
         .map_err(|err| internal(format!("could not start the async runtime: {err}")))?;
-    if interactive {
-        // From now on Ctrl-C while an entry runs stops the entry instead of
-        // goru (the handler stays for the life of the process). At a prompt
-        // the terminal is in raw mode and Ctrl-C is a key, not a signal.
-        let _guard = runtime.enter();
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .map_err(|err| internal(format!("could not handle Ctrl-C: {err}")))?;
-    }
     let session = match runtime.block_on(builder.start(&engine)) {
         Ok(session) => session,
         Err(StartError::Limit(status)) => {
@@ -75,6 +67,16 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
         }
         Err(StartError::Engine(err)) => return Err(bug(err)),
     };
+    if interactive {
+        // From now on Ctrl-C while an entry runs stops the entry instead of
+        // goru (the handler stays for the life of the process). At a prompt
+        // the terminal is in raw mode and Ctrl-C is a key, not a signal.
+        // Registered after the first start, so that Ctrl-C still ends goru
+        // while a guest is compiled on first use.
+        let _guard = runtime.enter();
+        let _registered = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|err| internal(format!("could not handle Ctrl-C: {err}")))?;
+    }
     let mut repl = Repl {
         language,
         engine,
@@ -292,10 +294,7 @@ impl Repl {
                     continue;
                 }
                 Line::Eof if self.interactive => {
-                    // Ctrl-D: an unfinished entry is dropped, as Ctrl-C would;
-                    // the shell's prompt goes on a line of its own.
-                    self.output.end_line();
-                    println!();
+                    // Ctrl-D: an unfinished entry is dropped, as Ctrl-C would.
                     return Ok(0);
                 }
                 Line::Eof => {
@@ -378,7 +377,9 @@ impl Repl {
         let status = match call.map_err(bug)? {
             Call::Done(outcome) => outcome.status,
             Call::Interrupted => {
-                self.end_line();
+                // The terminal echoed `^C` where the cursor was: start afresh.
+                self.output.mid_line.store(false, Ordering::Relaxed);
+                eprintln!();
                 report::error("the entry was interrupted (Ctrl-C)", None);
                 self.failed = true;
                 self.restart()?;
@@ -422,7 +423,7 @@ impl Repl {
                 report_status(&status);
                 Err(Fatal {
                     message: "could not start a fresh session".into(),
-                    hint: Some("raise the limits".into()),
+                    hint: None,
                     code: status.exit_code(),
                 })
             }
