@@ -65,6 +65,9 @@ fn whole_process(options: &Options) -> String {
             vec!["-e", "console.log(1+1)"],
         ),
     ] {
+        // Time the interpreter itself, not a version manager's shim script.
+        let native = real_executable(native);
+        let native = native.as_str();
         let goru_args = ["-l", language, "-c", code];
         let first = time_process(&options.goru, &goru_args, Some(cold_cache.path()));
         let cached = median(
@@ -78,9 +81,10 @@ fn whole_process(options: &Options) -> String {
                 .collect(),
         );
         rows.push(format!(
-            "| `goru -l {language} -c '{code}'` | {} | {} | `{native} {}` {} | {:.2}x |",
+            "| `goru -l {language} -c '{code}'` | {} | {} | `{} {}` {} | {:.2}x |",
             ms(first),
             ms(cached),
+            native.rsplit('/').next().unwrap_or(native),
             native_args.join(" ").replace(code, &format!("'{code}'")),
             ms(baseline),
             cached.as_secs_f64() / baseline.as_secs_f64(),
@@ -94,6 +98,19 @@ fn whole_process(options: &Options) -> String {
          |---|---|---|---|---|\n{}\n",
         rows.join("\n")
     )
+}
+
+/// The interpreter's own path (`sys.executable`, `process.execPath`).
+fn real_executable(program: &str) -> String {
+    let probe: &[&str] = match program {
+        "python3" => &["-c", "import sys; print(sys.executable)"],
+        _ => &["-p", "process.execPath"],
+    };
+    let output = Command::new(program)
+        .args(probe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// Runs a command to completion and returns its wall-clock time; panics

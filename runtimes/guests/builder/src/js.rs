@@ -46,8 +46,15 @@ const QUICKJS_SOURCES: &[&str] = &["quickjs.c", "libregexp.c", "libunicode.c", "
 
 pub fn build(ctx: &Ctx, output: &Path) -> Result<()> {
     check_toolchain()?;
-    let upstream = pinned::quickjs_source(&ctx.work_dir)?;
+    // Two builders at once (`./x test` beside a manual build) would delete
+    // each other's intermediates and interleave writes to the output.
+    let lock_path = ctx.work_dir.join("js.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
 
+    let upstream = pinned::quickjs_source(&ctx.work_dir)?;
     let dir = ctx.work_dir.join("js");
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -294,7 +301,16 @@ fn compile(
     let stem = source.file_stem().context("source without a name")?;
     let object = obj_dir.join(stem).with_extension("o");
     let mut cmd = clang();
-    cmd.args(["-c", "-O2", "-D_GNU_SOURCE"]);
+    // Bulk memory (memory.copy/fill) and non-trapping float-to-int
+    // conversions: both in every wasmtime; together about 5% faster on CPU
+    // work and a fresh sandbox than plain MVP code (-O3 gained nothing).
+    cmd.args([
+        "-c",
+        "-O2",
+        "-D_GNU_SOURCE",
+        "-mbulk-memory",
+        "-mnontrapping-fptoint",
+    ]);
     for include in includes {
         cmd.arg("-I").arg(include);
     }
