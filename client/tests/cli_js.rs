@@ -359,6 +359,74 @@ fn host_calls_fail_with_a_catchable_error_when_none_is_registered() {
 }
 
 #[test]
+fn host_call_names_of_built_in_modules_are_reserved() {
+    let run = js(
+        &["--kv"],
+        "try { call('goru:kv.get', {key: 'a'}) } catch (e) { console.log(e.name, e.message) }",
+    );
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout,
+        "TypeError `goru:kv.get` is reserved for goru's built-in modules\n"
+    );
+}
+
+#[test]
+fn the_kv_module_needs_its_flag_and_then_stores_json_values() {
+    let run = js(
+        &[],
+        "try { kv.set('a', 1) } catch (e) { console.log(e.name, e.message.includes('--kv')) }",
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout, "PermissionError true\n");
+
+    let run = js(
+        &["--kv"],
+        "kv.set('user', {name: 'ada', tags: [1, 2]});\n\
+         console.log(kv.get('user'), kv.get('absent', 'fallback'), kv.keys());\n\
+         const [before] = await Promise.all([kv.asyncGet('n', 0), kv.asyncSet('n', 7)]);\n\
+         console.log(before, kv.get('n'), kv.delete('n'), kv.keys('u'));",
+    );
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout,
+        "{ name: 'ada', tags: [ 1, 2 ] } fallback [ 'user' ]\n0 7 true [ 'user' ]\n"
+    );
+}
+
+#[test]
+fn the_fs_module_reads_and_writes_mounted_directories_only() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "in.txt", "from the host\n");
+    let mount = format!("/data:{}:rwc", dir.path().display());
+    let run = js(
+        &["--mount", &mount],
+        "console.log(fs.readText('/data/in.txt').trim(), fs.exists('/data/none'));\n\
+         fs.writeJson('/data/out.json', {ok: true});\n\
+         console.log(fs.readJson('/data/out.json'), fs.listdir('/data').sort());\n\
+         try { fs.readText('/etc/passwd') } catch (e) { console.log(e.name) }",
+    );
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout,
+        "from the host false\n{ ok: true } [ 'in.txt', 'out.json' ]\nPermissionError\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.json")).unwrap(),
+        "{\"ok\":true}"
+    );
+
+    let read_only = format!("/data:{}:ro", dir.path().display());
+    let run = js(
+        &["--mount", &read_only],
+        "try { fs.writeText('/data/new.txt', 'x') } catch (e) { console.log(e.name) }",
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout, "PermissionError\n");
+    assert!(!dir.path().join("new.txt").exists());
+}
+
+#[test]
 fn the_sandbox_has_no_node_or_host_globals() {
     let run = js(
         &[],

@@ -10,6 +10,10 @@
  * Output goes straight to WASI stdout/stderr with write(2), one write per
  * console call: nothing is held back in a buffer if the instance is killed.
  *
+ * Host calls: `call`/`asyncCall` for the embedder's functions, and the
+ * built-in modules (`kv`, `fs`, `http`: JS wrappers in runtimes/src/modules,
+ * embedded by the builder as goru_modules.h) through a private `host` object.
+ *
  * Built by runtimes/guests/builder/src/js.rs, which also defines
  * GORU_STACK_SIZE (the linear-memory stack, linked stack-first) and
  * GORU_STACK_RESERVE (the part of it QuickJS must leave to the C code that
@@ -28,6 +32,9 @@
 
 #include "guest.h"
 #include "quickjs.h"
+
+/* goru_modules[]: the built-in modules' JS wrappers (generated). */
+#include "goru_modules.h"
 
 #if !defined(GORU_STACK_SIZE) || !defined(GORU_STACK_RESERVE)
 #error "build with the goru guest builder: it defines the stack sizes"
@@ -1781,19 +1788,61 @@ static int args_json(JSContext *c, int argc, JSValueConst *argv, Buf *out)
     return ret;
 }
 
+/* The prefix of the host names of built-in module functions. */
+#define MODULE_PREFIX "goru:"
+
+/* Throws the Error for a host error message. A built-in module's errors are
+   JSON `{"type": "PermissionError", "message": "..."}`: the Error takes that
+   name (when it is a plain identifier) and message. */
+static JSValue throw_host_error(JSContext *c, const char *text, size_t len, bool module)
+{
+    JSValue err = JS_NewError(c);
+    if (JS_IsException(err))
+        return err;
+    JSValue message = JS_NewStringLen(c, text, len);
+    JSValue name = JS_UNDEFINED;
+    if (module) {
+        JSValue parsed = JS_ParseJSON(c, text, len, "<host error>");
+        if (JS_IsException(parsed)) {
+            clear_catchable_exception();
+        } else if (JS_IsObject(parsed)) {
+            char *type = get_string_prop(parsed, "type");
+            JSValue msg = JS_GetPropertyStr(c, parsed, "message");
+            bool ident = type && *type;
+            for (const char *p = type; ident && *p; p++)
+                ident = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
+            if (ident && JS_IsString(msg)) {
+                name = JS_NewString(c, type);
+                JS_FreeValue(c, message);
+                message = JS_DupValue(c, msg);
+            }
+            free(type);
+            JS_FreeValue(c, msg);
+        }
+        JS_FreeValue(c, parsed);
+    }
+    JS_DefinePropertyValueStr(c, err, "message", message, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    if (!JS_IsUndefined(name))
+        JS_DefinePropertyValueStr(c, err, "name", name, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    return JS_Throw(c, err);
+}
+
 /* Turns a host reply into a JS value, or a thrown Error carrying the host's
-   message. Takes ownership of `reply`. */
-static JSValue host_reply(JSContext *c, bool ok, guest_string_t *reply)
+   message (for a built-in module, `module`, with the error's type). Takes
+   ownership of `reply`. */
+static JSValue host_reply(JSContext *c, bool ok, guest_string_t *reply, bool module)
 {
     JSValue v;
     if (!ok) {
-        JSValue err = JS_NewError(c);
-        if (!JS_IsException(err)) {
-            JS_DefinePropertyValueStr(c, err, "message", JS_NewStringLen(c, (const char *)reply->ptr, reply->len),
-                                      JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
-            v = JS_Throw(c, err);
+        /* JS_ParseJSON needs a NUL after the text; host strings have none */
+        char *text = malloc(reply->len + 1);
+        if (!text) {
+            v = JS_ThrowOutOfMemory(c);
         } else {
-            v = err;
+            memcpy(text, reply->ptr, reply->len);
+            text[reply->len] = '\0';
+            v = throw_host_error(c, text, reply->len, module);
+            free(text);
         }
     } else if (reply->len == 0) {
         v = JS_UNDEFINED;
@@ -1813,14 +1862,33 @@ static JSValue host_reply(JSContext *c, bool ok, guest_string_t *reply)
     return v;
 }
 
-/* call(name, args): calls a host function and returns its parsed result. */
-static JSValue js_call(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv)
+/* The host name of a call: the name user code gave `call`/`asyncCall`,
+   which may not claim a built-in module's, or for a module's wrapper
+   (`module`), the module function's name under MODULE_PREFIX. */
+static int call_name(JSContext *c, JSValueConst name, bool module, Buf *out)
+{
+    if (!JS_IsString(name)) {
+        JS_ThrowTypeError(c, "the host function name must be a string");
+        return -1;
+    }
+    if (module)
+        buf_puts(out, MODULE_PREFIX);
+    if (put_to_string(out, name) < 0)
+        return -1;
+    if (!module && strncmp(buf_str(out), MODULE_PREFIX, strlen(MODULE_PREFIX)) == 0) {
+        JS_ThrowTypeError(c, "`%s` is reserved for goru's built-in modules", buf_str(out));
+        return -1;
+    }
+    return 0;
+}
+
+/* call(name, args) (magic 0) and the wrappers' host.moduleCall (magic 1):
+   calls a host function and returns its parsed result. */
+static JSValue js_call(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv, int magic)
 {
     (void)this_val;
-    if (argc < 1 || !JS_IsString(argv[0]))
-        return JS_ThrowTypeError(c, "call(name, args): name must be a string");
     Buf name = {0}, args = {0};
-    if (put_to_string(&name, argv[0]) < 0 || args_json(c, argc, argv, &args) < 0) {
+    if (call_name(c, argc > 0 ? argv[0] : JS_UNDEFINED, magic, &name) < 0 || args_json(c, argc, argv, &args) < 0) {
         buf_free(&name);
         buf_free(&args);
         return JS_EXCEPTION;
@@ -1835,7 +1903,7 @@ static JSValue js_call(JSContext *c, JSValueConst this_val, int argc, JSValueCon
     bool ok = goru_sandbox_host_call(&n, &a, &reply, &reply);
     buf_free(&name);
     buf_free(&args);
-    return host_reply(c, ok, &reply);
+    return host_reply(c, ok, &reply, magic);
 }
 
 /* asyncCall(name, args) queues the call and returns a promise. The event
@@ -1844,17 +1912,17 @@ static JSValue js_call(JSContext *c, JSValueConst this_val, int argc, JSValueCon
    round trip and the host may run them concurrently. */
 typedef struct {
     Buf name, args;
+    bool module; /* a built-in module's call: its errors carry a type */
     JSValue resolve, reject;
 } PendingCall;
 
 static PendingCall *pending_calls;
 static size_t n_pending_calls, cap_pending_calls;
 
-static JSValue js_async_call(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv)
+/* asyncCall(name, args) (magic 0) and host.asyncModuleCall (magic 1). */
+static JSValue js_async_call(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv, int magic)
 {
     (void)this_val;
-    if (argc < 1 || !JS_IsString(argv[0]))
-        return JS_ThrowTypeError(c, "asyncCall(name, args): name must be a string");
     if (n_pending_calls == cap_pending_calls) {
         size_t cap = cap_pending_calls ? cap_pending_calls * 2 : 8;
         PendingCall *p = realloc(pending_calls, cap * sizeof *p);
@@ -1864,8 +1932,9 @@ static JSValue js_async_call(JSContext *c, JSValueConst this_val, int argc, JSVa
         cap_pending_calls = cap;
     }
     PendingCall *pc = &pending_calls[n_pending_calls];
-    *pc = (PendingCall){0};
-    if (put_to_string(&pc->name, argv[0]) < 0 || args_json(c, argc, argv, &pc->args) < 0) {
+    *pc = (PendingCall){.module = magic};
+    if (call_name(c, argc > 0 ? argv[0] : JS_UNDEFINED, magic, &pc->name) < 0 ||
+        args_json(c, argc, argv, &pc->args) < 0) {
         buf_free(&pc->name);
         buf_free(&pc->args);
         return JS_EXCEPTION;
@@ -1893,7 +1962,7 @@ static JSValue js_async_call(JSContext *c, JSValueConst this_val, int argc, JSVa
    later, as jobs). -1, with the exception pending, if that failed. */
 static int settle_call(PendingCall *pc, bool ok, guest_string_t *reply)
 {
-    JSValue v = host_reply(ctx, ok, reply);
+    JSValue v = host_reply(ctx, ok, reply, pc->module);
     JSValue fn = pc->resolve;
     if (JS_IsException(v)) {
         v = JS_GetException(ctx);
@@ -2268,14 +2337,80 @@ static JSValue get_method(JSValueConst global, const char *ctor, const char *met
     return fn;
 }
 
+/* Properties the glue adds are writable and configurable but, like the
+   built-ins, not enumerable: `Object.keys(globalThis)` stays the user's. */
+static void define_value(JSValueConst obj, const char *name, JSValue value)
+{
+    JS_DefinePropertyValueStr(ctx, obj, name, value, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+}
+
 static void set_function(JSValueConst obj, const char *name, JSCFunction *fn, int length)
 {
-    JS_SetPropertyStr(ctx, obj, name, JS_NewCFunction(ctx, fn, name, length));
+    define_value(obj, name, JS_NewCFunction(ctx, fn, name, length));
 }
 
 static void set_magic_function(JSValueConst obj, const char *name, JSCFunctionMagic *fn, int length, int magic)
 {
-    JS_SetPropertyStr(ctx, obj, name, JS_NewCFunctionMagic(ctx, fn, name, length, JS_CFUNC_generic_magic, magic));
+    define_value(obj, name, JS_NewCFunctionMagic(ctx, fn, name, length, JS_CFUNC_generic_magic, magic));
+}
+
+/* The object the module wrappers receive as `host`; user code never sees it. */
+static JSValue module_host;
+
+/* Getter of a module's global (magic: its index in goru_modules): evaluates
+   the module's wrapper, which defines the global as a plain value, and
+   returns that. Modules are set up on first use, so a fresh sandbox does not
+   pay for the ones it never touches. */
+static JSValue js_module_getter(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv, int magic)
+{
+    (void)this_val;
+    (void)argc;
+    (void)argv;
+    const char *name = goru_modules[magic].name;
+    char filename[64];
+    snprintf(filename, sizeof filename, "<goru:%s>", name);
+    JSValue global = JS_GetGlobalObject(c);
+    /* plain `undefined` first, so a wrapper that fails cannot recurse here */
+    JS_DefinePropertyValueStr(c, global, name, JS_UNDEFINED, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    JSValue wrapper = JS_Eval(c, goru_modules[magic].source, goru_modules[magic].len, filename, JS_EVAL_TYPE_GLOBAL);
+    JSValue result = JS_IsException(wrapper) ? wrapper : JS_Call(c, wrapper, JS_UNDEFINED, 1, &module_host);
+    JS_FreeValue(c, wrapper);
+    if (!JS_IsException(result)) {
+        JS_FreeValue(c, result);
+        result = JS_GetPropertyStr(c, global, name);
+    }
+    JS_FreeValue(c, global);
+    return result;
+}
+
+/* Setter of a module's global before its first use: user code may claim the
+   name for itself. */
+static JSValue js_module_setter(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv, int magic)
+{
+    (void)this_val;
+    JSValue global = JS_GetGlobalObject(c);
+    int r = JS_DefinePropertyValueStr(c, global, goru_modules[magic].name, JS_DupValue(c, argc > 0 ? argv[0] : JS_UNDEFINED),
+                                      JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE);
+    JS_FreeValue(c, global);
+    return r < 0 ? JS_EXCEPTION : JS_UNDEFINED;
+}
+
+/* Installs `kv`, `fs`, `http`... as lazily set-up globals. */
+static void install_modules(JSValueConst global)
+{
+    module_host = JS_NewObject(ctx);
+    set_magic_function(module_host, "moduleCall", js_call, 2, 1);
+    set_magic_function(module_host, "asyncModuleCall", js_async_call, 2, 1);
+    for (size_t i = 0; i < countof(goru_modules); i++) {
+        const char *name = goru_modules[i].name;
+        JSAtom atom = JS_NewAtom(ctx, name);
+        JS_DefinePropertyGetSet(
+            ctx, global, atom,
+            JS_NewCFunctionMagic(ctx, js_module_getter, name, 0, JS_CFUNC_generic_magic, (int)i),
+            JS_NewCFunctionMagic(ctx, js_module_setter, name, 1, JS_CFUNC_generic_magic, (int)i),
+            JS_PROP_CONFIGURABLE);
+        JS_FreeAtom(ctx, atom);
+    }
 }
 
 static void install_globals(const guest_options_t *options)
@@ -2306,17 +2441,17 @@ static void install_globals(const guest_options_t *options)
     set_magic_function(console, "warn", js_console_write, 0, 2);
     set_function(console, "trace", js_console_trace, 0);
     set_function(console, "assert", js_console_assert, 0);
-    JS_SetPropertyStr(ctx, global, "console", console);
+    define_value(global, "console", console);
     set_magic_function(global, "print", js_console_write, 0, 1);
 
-    JS_SetPropertyStr(ctx, global, "std", new_std_object());
+    define_value(global, "std", new_std_object());
     set_function(global, "readline", js_readline, 0);
 
     JSValue args = JS_NewArray(ctx);
     for (size_t i = 0; i < options->argv.len; i++)
         JS_SetPropertyInt64(ctx, args, (int64_t)i,
                             JS_NewStringLen(ctx, (const char *)options->argv.ptr[i].ptr, options->argv.ptr[i].len));
-    JS_SetPropertyStr(ctx, global, "scriptArgs", args);
+    define_value(global, "scriptArgs", args);
 
     set_magic_function(global, "setTimeout", js_set_timer, 1, 0);
     set_magic_function(global, "setInterval", js_set_timer, 1, 1);
@@ -2324,8 +2459,9 @@ static void install_globals(const guest_options_t *options)
     set_function(global, "clearInterval", js_clear_timer, 1);
     set_function(global, "queueMicrotask", js_queue_microtask, 1);
 
-    set_function(global, "call", js_call, 2);
-    set_function(global, "asyncCall", js_async_call, 2);
+    set_magic_function(global, "call", js_call, 2, 0);
+    set_magic_function(global, "asyncCall", js_async_call, 2, 0);
+    install_modules(global);
 
     JSValue math = JS_GetPropertyStr(ctx, global, "Math");
     set_function(math, "random", js_math_random, 0);
