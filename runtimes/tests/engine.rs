@@ -136,7 +136,7 @@ async fn repl_mode_returns_the_value_of_a_trailing_expression() {
     assert_eq!(
         outcome.status,
         Status::Ok {
-            value: Some("\"ab\"".into())
+            value: Some("'ab'".into())
         }
     );
     let outcome = session
