@@ -271,3 +271,44 @@ async fn sessions_do_not_share_kv_stores() {
     assert_eq!(seen_a.stdout, b"a ['owner']\n");
     assert_eq!(seen_b.stdout, b"b ['owner']\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_calls_host_functions_and_batches_promise_all() {
+    let concurrency = Arc::new(Concurrency::default());
+    let engine = engine_with(test_functions(concurrency.clone()));
+    let builder = SessionBuilder::new(Language::JavaScript);
+    let outcome = run(
+        &engine,
+        &builder,
+        "console.log(call('add', {a: 2, b: 3.5}))",
+    )
+    .await;
+    assert_eq!(outcome.stdout, b"5.5\n", "{outcome:?}");
+
+    let outcome = run(&engine, &builder, "call('fail')").await;
+    assert_eq!(exception(&outcome), ("Error", "the host says no"));
+
+    let outcome = run(&engine, &builder, "call('add', {a: 1n})").await;
+    assert_eq!(exception(&outcome).0, "TypeError");
+
+    let code = "const start = Date.now();\n\
+                const ids = await Promise.all([0, 1, 2].map((id) => asyncCall('slow', {id})));\n\
+                console.log(JSON.stringify(ids), Date.now() - start < 500);";
+    let started = Instant::now();
+    let outcome = run(&engine, &builder, code).await;
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        "[0,1,2] true\n",
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        concurrency.max.load(Ordering::SeqCst),
+        3,
+        "all three ran at once: one batch"
+    );
+}
