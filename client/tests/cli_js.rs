@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Run, goru, goru_in, goru_with_stdin, write_file};
+use common::{Run, assert_contains_all, goru, goru_in, goru_with_stdin, write_file};
 use std::time::Duration;
 
 /// Runs `code` with `goru -l js -c`, extra flags first.
@@ -11,17 +11,6 @@ fn js(flags: &[&str], code: &str) -> Run {
     let mut args = flags.to_vec();
     args.extend(["-l", "js", "-c", code]);
     goru(&args)
-}
-
-/// Panics unless `haystack` contains every one of `needles`.
-#[track_caller]
-fn assert_contains_all(haystack: &str, needles: &[&str]) {
-    for needle in needles {
-        assert!(
-            haystack.contains(needle),
-            "expected {needle:?} in:\n{haystack}"
-        );
-    }
 }
 
 #[test]
