@@ -13,6 +13,10 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The longest name a guest may call: room for every registered name
+/// ([`crate::MAX_NAME_LEN`]) and the built-in modules' prefixed ones.
+const MAX_CALL_NAME_BYTES: usize = 256;
+
 /// What one session's guest may call, and the per-run counters.
 #[derive(Clone)]
 pub(crate) struct HostCalls {
@@ -85,6 +89,13 @@ impl HostCalls {
     }
 
     async fn dispatch(&self, name: String, args_json: String) -> Result<String, String> {
+        // Names are echoed in errors: refuse absurd ones before anything else.
+        if name.len() > MAX_CALL_NAME_BYTES {
+            return Err(format!(
+                "a host function name of {} bytes is longer than the limit of {MAX_CALL_NAME_BYTES}",
+                name.len()
+            ));
+        }
         let default_payload = self.inner.limits.max_host_payload_bytes;
         let max_payload = match name.strip_prefix(modules::PREFIX) {
             // File contents are bounded by the `fs` limits instead.
@@ -216,6 +227,11 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.contains("more than the limit of 1000"), "{err}");
+        let err = host.call("x".repeat(257), "{}".into()).await.unwrap_err();
+        assert!(
+            err.contains("longer than the limit of 256") && err.len() < 200,
+            "{err}"
+        );
         let err = host.call("big".into(), "{}".into()).await.unwrap_err();
         assert!(err.contains("result of `big`"), "{err}");
     }
