@@ -72,9 +72,25 @@ impl HostCalls {
             return refuse_all(message);
         }
         let concurrency = usize::try_from(limits.max_concurrent_host_calls).unwrap_or(usize::MAX);
+        let budget = limits.max_batch_result_bytes;
+        let mut held = 0u64;
         futures::stream::iter(calls)
             .map(|(name, args)| self.dispatch(name, args))
             .buffered(concurrency)
+            .map(|result| {
+                // Drop results past the budget at once rather than holding
+                // them until the whole batch is done.
+                let size = match &result {
+                    Ok(json) | Err(json) => json.len() as u64,
+                };
+                if held.saturating_add(size) > budget {
+                    return Err(format!(
+                        "the results of this batch passed the limit of {budget} bytes together"
+                    ));
+                }
+                held += size;
+                result
+            })
             .collect()
             .await
     }
@@ -315,6 +331,19 @@ mod tests {
                 .iter()
                 .all(|r| r.as_ref().unwrap_err().contains("limit of 2 per batch"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_its_result_budget() {
+        let host = calls(Limits {
+            max_batch_result_bytes: 5000,
+            ..Limits::default()
+        });
+        // `big` returns 2002 bytes of JSON: two fit in 5000, the third does not.
+        let results = host.call_batch(vec![("big".into(), "{}".into()); 3]).await;
+        assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+        let err = results[2].as_ref().unwrap_err();
+        assert!(err.contains("limit of 5000 bytes together"), "{err}");
     }
 
     #[tokio::test]

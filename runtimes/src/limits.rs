@@ -35,6 +35,11 @@ pub struct Limits {
     pub max_batch_calls: u64,
     /// Calls of one batch that run at the same time. Default: 16.
     pub max_concurrent_host_calls: u64,
+    /// Bytes of JSON the results of one batch may hold together: the host
+    /// keeps a batch's results until the last call ends, so this bounds what
+    /// one batch can make it hold. Results past it become errors.
+    /// Default: 32 MiB.
+    pub max_batch_result_bytes: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +52,7 @@ impl Default for Limits {
             max_host_payload_bytes: 1 << 20,
             max_batch_calls: 1_000,
             max_concurrent_host_calls: 16,
+            max_batch_result_bytes: 32 << 20,
         }
     }
 }
