@@ -295,6 +295,7 @@ fn report_status(status: &Status) {
                 "deep recursion in native code can cause this; simplify the input or the recursion",
             ),
         ),
+        Status::Cancelled => report::error("the run was cancelled", None),
     }
 }
 

@@ -54,6 +54,9 @@ pub enum Status {
     /// The guest trapped for another reason (call stack exhausted, an
     /// interpreter bug); the message says which.
     Crashed { message: String },
+    /// The embedder stopped the run (a client's `$/cancelRequest`, Ctrl-C).
+    /// Like a timeout, this ends the instance.
+    Cancelled,
 }
 
 impl Status {
@@ -67,6 +70,7 @@ impl Status {
             Status::MemoryLimit { .. } => exit_code::MEMORY_LIMIT,
             Status::OutputLimit { .. } => exit_code::OUTPUT_LIMIT,
             Status::Crashed { .. } => exit_code::CRASHED,
+            Status::Cancelled => exit_code::CANCELLED,
         }
     }
 
@@ -88,6 +92,8 @@ pub mod exit_code {
     pub const INTERNAL: i32 = 70;
     /// The wall-clock limit was hit (as coreutils `timeout`).
     pub const TIMEOUT: i32 = 124;
+    /// The run was cancelled (128 + SIGINT, as a process stopped by Ctrl-C).
+    pub const CANCELLED: i32 = 130;
     /// The guest trapped (128 + SIGABRT, as an aborted native process).
     pub const CRASHED: i32 = 134;
     /// The memory limit was hit (128 + SIGKILL, as a process the OOM killer ended).

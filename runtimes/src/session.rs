@@ -290,6 +290,21 @@ impl Session {
         filename: &str,
         mode: Mode,
     ) -> Result<Outcome, Error> {
+        self.run_until(code, filename, mode, std::future::pending())
+            .await
+    }
+
+    /// Like [`Session::run_mode`], but stops the run when `cancel` completes
+    /// first: the outcome is [`Status::Cancelled`] with the output written so
+    /// far, and the session is dead afterwards (a guest stopped at an
+    /// arbitrary point cannot be trusted to run again).
+    pub async fn run_until(
+        &mut self,
+        code: &str,
+        filename: &str,
+        mode: Mode,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Outcome, Error> {
         if let Some(reason) = &self.dead {
             return Err(Error::SessionDead(reason.clone()));
         }
@@ -308,12 +323,22 @@ impl Session {
             Mode::CheckComplete => bindings::Mode::CheckComplete,
         };
         let call = self.guest.call_run(&mut self.store, code, mode, filename);
-        let result = tokio::time::timeout_at((deadline + HOST_DEADLINE_SLACK).into(), call).await;
+        let timed = tokio::time::timeout_at((deadline + HOST_DEADLINE_SLACK).into(), call);
+        // Dropping the call future is how the host timer already stops a
+        // guest blocked outside wasm; cancelling does the same, at once.
+        let result = tokio::select! {
+            biased;
+            result = timed => Some(result),
+            () = cancel => None,
+        };
         let (stdout, stderr, output_hit) = self.output.finish();
         let status = match result {
-            Ok(Ok(outcome)) => guest_status(outcome),
-            Ok(Err(err)) => classify_trap(&err, self.store.data(), &self.limits, output_hit, false),
-            Err(_elapsed) => classify_trap(
+            None => Status::Cancelled,
+            Some(Ok(Ok(outcome))) => guest_status(outcome),
+            Some(Ok(Err(err))) => {
+                classify_trap(&err, self.store.data(), &self.limits, output_hit, false)
+            }
+            Some(Err(_elapsed)) => classify_trap(
                 &wasmtime::Error::msg("deadline"),
                 self.store.data(),
                 &self.limits,
@@ -386,6 +411,7 @@ fn describe(status: &Status) -> String {
         Status::MemoryLimit { .. } => "the memory limit".into(),
         Status::OutputLimit { .. } => "the output limit".into(),
         Status::Crashed { message } => format!("a crash ({message})"),
+        Status::Cancelled => "a cancellation".into(),
         other => format!("{other:?}"),
     }
 }

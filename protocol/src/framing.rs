@@ -1,0 +1,252 @@
+//! LSP-style framing: `Content-Length: N\r\n` (other headers, such as
+//! `Content-Type`, are allowed and ignored), an empty line, then N bytes of
+//! JSON. Reading is bounded everywhere: header lines, the number of headers,
+//! and the body, so a hostile peer cannot make the reader hold more than the
+//! limits it is given.
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The longest header line accepted, in bytes.
+pub const MAX_HEADER_LINE: usize = 1024;
+/// The most header lines one frame may have.
+pub const MAX_HEADERS: usize = 16;
+/// The daemon's default limit on one incoming frame's body: 16 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// A frame that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer closed the stream in the middle of a frame.
+    #[error("the stream ended in the middle of a frame")]
+    UnexpectedEof,
+    /// A header the reader cannot understand; the stream cannot be resynchronized.
+    #[error("bad frame header: {0}")]
+    BadHeader(String),
+    /// The body is longer than the limit. Its bytes were read and dropped,
+    /// so the stream is still in sync and the next frame can be read.
+    #[error("a frame of {length} bytes is over the limit of {limit} bytes")]
+    TooLarge { length: u64, limit: usize },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl FrameError {
+    /// Whether reading can go on with the next frame after this error.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, FrameError::TooLarge { .. })
+    }
+}
+
+/// Reads one frame's body. `Ok(None)`: the stream ended cleanly between frames.
+pub async fn read_frame<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max_body: usize,
+) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut length: Option<u64> = None;
+    let mut headers = 0;
+    loop {
+        let Some(line) = read_line(reader, headers == 0).await? else {
+            return Ok(None);
+        };
+        if line.is_empty() {
+            if headers == 0 {
+                // Tolerate blank lines between frames.
+                continue;
+            }
+            break;
+        }
+        headers += 1;
+        if headers > MAX_HEADERS {
+            return Err(FrameError::BadHeader(format!(
+                "more than {MAX_HEADERS} header lines"
+            )));
+        }
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| FrameError::BadHeader("a header line is not UTF-8".into()))?;
+        let (name, value) = text.split_once(':').ok_or_else(|| {
+            FrameError::BadHeader(format!("`{}` is not `Name: value`", clip(text)))
+        })?;
+        if name.trim().eq_ignore_ascii_case("content-length") {
+            let value = value.trim();
+            let parsed = value
+                .parse::<u64>()
+                .ok()
+                .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    FrameError::BadHeader(format!(
+                        "Content-Length `{}` is not a number",
+                        clip(value)
+                    ))
+                })?;
+            if length.replace(parsed).is_some() {
+                return Err(FrameError::BadHeader("two Content-Length headers".into()));
+            }
+        }
+    }
+    let length = length.ok_or_else(|| FrameError::BadHeader("no Content-Length header".into()))?;
+    if length > max_body as u64 {
+        let skipped =
+            tokio::io::copy(&mut (&mut *reader).take(length), &mut tokio::io::sink()).await?;
+        if skipped < length {
+            return Err(FrameError::UnexpectedEof);
+        }
+        return Err(FrameError::TooLarge {
+            length,
+            limit: max_body,
+        });
+    }
+    let mut body = vec![0; length as usize];
+    reader.read_exact(&mut body).await.map_err(|err| {
+        if err.kind() == std::io::ErrorKind::UnexpectedEof {
+            FrameError::UnexpectedEof
+        } else {
+            FrameError::Io(err)
+        }
+    })?;
+    Ok(Some(body))
+}
+
+/// Reads a header line without its `\r\n` (a bare `\n` is accepted too).
+/// `None`: end of stream before any byte, when `eof_ok`.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    eof_ok: bool,
+) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut line = Vec::new();
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return if line.is_empty() && eof_ok {
+                Ok(None)
+            } else {
+                Err(FrameError::UnexpectedEof)
+            };
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..=end], true),
+            None => (available, false),
+        };
+        if line.len() + chunk.len() > MAX_HEADER_LINE + 2 {
+            return Err(FrameError::BadHeader(format!(
+                "a header line is longer than {MAX_HEADER_LINE} bytes"
+            )));
+        }
+        line.extend_from_slice(chunk);
+        let used = chunk.len();
+        reader.consume(used);
+        if done {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(Some(line));
+        }
+    }
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// The bytes of one frame carrying `body`.
+pub fn encode_frame(body: &[u8]) -> Vec<u8> {
+    let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    frame.extend_from_slice(body);
+    frame
+}
+
+/// Writes one frame and flushes it.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    body: &[u8],
+) -> std::io::Result<()> {
+    writer.write_all(&encode_frame(body)).await?;
+    writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read_all(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, String>> {
+        let mut reader = tokio::io::BufReader::new(input);
+        let mut frames = Vec::new();
+        loop {
+            match read_frame(&mut reader, max).await {
+                Ok(Some(body)) => frames.push(Ok(body)),
+                Ok(None) => return frames,
+                Err(err) => {
+                    let go_on = err.is_recoverable();
+                    frames.push(Err(err.to_string()));
+                    if !go_on {
+                        return frames;
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_frames_back_to_back_with_any_header_case() {
+        let mut input = encode_frame(b"{\"a\":1}");
+        input.extend_from_slice(b"content-length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{}");
+        let frames = read_all(&input, 100).await;
+        assert_eq!(frames, vec![Ok(b"{\"a\":1}".to_vec()), Ok(b"{}".to_vec())]);
+    }
+
+    #[tokio::test]
+    async fn an_oversize_frame_is_skipped_and_the_next_one_read() {
+        let mut input = encode_frame(&[b'x'; 50]);
+        input.extend_from_slice(&encode_frame(b"[]"));
+        let frames = read_all(&input, 10).await;
+        assert_eq!(frames.len(), 2);
+        assert!(
+            frames[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("50 bytes is over the limit of 10")
+        );
+        assert_eq!(frames[1], Ok(b"[]".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn bad_headers_are_errors() {
+        for (input, expected) in [
+            (&b"Content-Length: abc\r\n\r\n"[..], "is not a number"),
+            (b"Content-Length: -1\r\n\r\n", "is not a number"),
+            (b"Content-Length: +1\r\n\r\n", "is not a number"),
+            (b"Content-Type: x\r\n\r\n{}", "no Content-Length"),
+            (b"hello\r\n\r\n", "is not `Name: value`"),
+            (
+                b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+                "two Content-Length",
+            ),
+            (b"Content-Length: 10\r\n\r\nabc", "ended in the middle"),
+            (b"Content-Length: 10", "ended in the middle"),
+        ] {
+            let frames = read_all(input, 100).await;
+            let last = frames.last().unwrap().as_ref().unwrap_err();
+            assert!(last.contains(expected), "{input:?}: {last}");
+        }
+        let long = vec![b'a'; 5000];
+        let frames = read_all(&long, 100).await;
+        assert!(frames[0].as_ref().unwrap_err().contains("longer than 1024"));
+        let many = b"X: y\r\n".repeat(20);
+        let frames = read_all(&many, 100).await;
+        assert!(
+            frames[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("more than 16 header lines")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_clean_end_between_frames_is_not_an_error() {
+        assert!(read_all(b"", 10).await.is_empty());
+        assert_eq!(
+            read_all(&encode_frame(b"1"), 10).await,
+            vec![Ok(b"1".to_vec())]
+        );
+    }
+}
