@@ -1,1 +1,165 @@
-fn main() {}
+//! `goru-daemon`: serves goru sandboxes over JSON-RPC on stdio or a socket.
+
+use clap::Parser;
+use goru_daemon::{Config, ConnectionEnd, Daemon};
+use goru_runtimes::{Engine, Language, Limits, exit_code, parse_duration, parse_size};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Serves goru sandboxes over JSON-RPC 2.0 (LSP-style framing), to one
+/// client on stdio or to many on a local socket. See docs/protocol.md.
+#[derive(Parser, Debug)]
+#[command(name = "goru-daemon", version)]
+#[command(group = clap::ArgGroup::new("transport").required(true).args(["stdio", "socket"]))]
+struct Args {
+    /// Serve one client on stdin/stdout (as an editor or agent spawns it).
+    #[arg(long)]
+    stdio: bool,
+    /// Listen on this Unix socket (created owner-only; a dead daemon's socket is replaced).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Live sessions in all.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_sessions)]
+    max_sessions: usize,
+    /// Live sessions per client id.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_sessions_per_client)]
+    max_sessions_per_client: usize,
+    /// Close a session after this long without a run.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    idle_timeout: Duration,
+    /// Keep a disconnected client's sessions this long for it to reconnect.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    reconnect_grace: Duration,
+    /// The largest incoming message.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = size)]
+    max_frame: u64,
+    /// Requests one connection may have in progress.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_in_flight_requests)]
+    max_in_flight: usize,
+    /// Socket connections at once.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// The longest run a client may ask for (also the default).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    timeout: Duration,
+    /// The most memory a client may ask for (also the default).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = size)]
+    memory: u64,
+    /// The most output per stream and run a client may ask for (also the default).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = size)]
+    max_output: u64,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(|e| e.to_string())
+}
+
+fn positive(name: &str, value: usize) -> Result<usize, String> {
+    if value == 0 {
+        Err(format!("--{name} must be at least 1"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn config(args: &Args) -> Result<Config, String> {
+    let session_limits = Limits {
+        timeout: args.timeout,
+        memory_bytes: args.memory,
+        max_output_bytes: args.max_output,
+        ..Limits::default()
+    };
+    session_limits.validate().map_err(|e| e.to_string())?;
+    Ok(Config {
+        max_sessions: positive("max-sessions", args.max_sessions)?,
+        max_sessions_per_client: positive("max-sessions-per-client", args.max_sessions_per_client)?,
+        idle_timeout: args.idle_timeout,
+        reconnect_grace: args.reconnect_grace,
+        max_frame_bytes: usize::try_from(args.max_frame)
+            .ok()
+            .filter(|&n| n >= 1024)
+            .ok_or("--max-frame must be at least 1KiB")?,
+        max_in_flight_requests: positive("max-in-flight", args.max_in_flight)?,
+        max_connections: positive("max-connections", args.max_connections)?,
+        session_limits,
+    })
+}
+
+fn fail(message: &str, code: i32) -> ExitCode {
+    eprintln!("goru-daemon: error: {message}");
+    ExitCode::from(code as u8)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match config(&args) {
+        Ok(config) => config,
+        Err(message) => return fail(&message, exit_code::USAGE),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("cannot start: {err}"), exit_code::INTERNAL),
+    };
+    runtime.block_on(serve(args, config))
+}
+
+async fn serve(args: Args, config: Config) -> ExitCode {
+    // Compile (or load from the cache) both guests before taking clients,
+    // so that no request pays for it.
+    let engine = match Engine::new() {
+        Ok(engine) => engine,
+        Err(err) => return fail(&err.to_string(), exit_code::INTERNAL),
+    };
+    for language in Language::ALL {
+        if let Err(err) = engine.prepare(language) {
+            return fail(&err.to_string(), exit_code::INTERNAL);
+        }
+    }
+    let daemon = Daemon::new(engine, config);
+    if args.stdio {
+        let end = daemon
+            .serve_connection(tokio::io::stdin(), tokio::io::stdout())
+            .await;
+        // As LSP: 0 after `shutdown` + `exit`, 1 otherwise. Exit at once:
+        // the runtime would wait for a blocked stdin read otherwise.
+        std::process::exit(if end == ConnectionEnd::Clean { 0 } else { 1 });
+    }
+    let path = args.socket.expect("clap requires --stdio or --socket");
+    let listener = match goru_daemon::socket::bind(&path) {
+        Ok(listener) => listener,
+        Err(err) => return fail(&err.to_string(), exit_code::USAGE),
+    };
+    eprintln!("goru-daemon: listening on {}", path.display());
+    let stop = async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match terminate.as_mut() {
+                    Some(signal) => { signal.recv().await; }
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+    };
+    let code = tokio::select! {
+        result = listener.serve(daemon) => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&format!("accepting connections failed: {err}"), exit_code::INTERNAL),
+        },
+        () = stop => {
+            eprintln!("goru-daemon: stopping");
+            ExitCode::SUCCESS
+        }
+    };
+    code
+}

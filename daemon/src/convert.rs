@@ -1,0 +1,208 @@
+//! Between the wire types of goru-protocol and the engine's.
+
+use goru_protocol::ErrorObject;
+use goru_protocol::codes;
+use goru_protocol::types::{self as wire, OutcomeKind, RunResult};
+use goru_runtimes::{Capabilities, Language, Limits, Mode, Outcome, Status};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub(crate) fn language(language: wire::Language) -> Language {
+    match language {
+        wire::Language::Python => Language::Python,
+        wire::Language::Javascript => Language::JavaScript,
+    }
+}
+
+pub(crate) fn wire_language(language: Language) -> wire::Language {
+    match language {
+        Language::Python => wire::Language::Python,
+        Language::JavaScript => wire::Language::Javascript,
+    }
+}
+
+pub(crate) fn mode(mode: wire::Mode) -> Mode {
+    match mode {
+        wire::Mode::Exec => Mode::Exec,
+        wire::Mode::Repl => Mode::Repl,
+        wire::Mode::CheckComplete => Mode::CheckComplete,
+    }
+}
+
+/// The wire form of the daemon's ceiling (every field set).
+pub(crate) fn wire_limits(limits: &Limits) -> wire::Limits {
+    wire::Limits {
+        timeout_ms: Some(limits.timeout.as_millis() as u64),
+        memory_bytes: Some(limits.memory_bytes),
+        max_output_bytes: Some(limits.max_output_bytes),
+        max_host_calls: Some(limits.max_host_calls),
+        max_host_payload_bytes: Some(limits.max_host_payload_bytes),
+    }
+}
+
+/// The limits a client asked for, each missing one taken from `ceiling`;
+/// one above the ceiling is refused with `LimitExceeded`.
+pub(crate) fn limits(asked: &wire::Limits, ceiling: &Limits) -> Result<Limits, ErrorObject> {
+    fn pick(asked: Option<u64>, max: u64, name: &str) -> Result<u64, ErrorObject> {
+        match asked {
+            None => Ok(max),
+            Some(value) if value > max => Err(ErrorObject::new(
+                codes::LIMIT_EXCEEDED,
+                format!("`{name}` {value} is above this daemon's maximum of {max}"),
+            )
+            .with_data(json!({"limit": name, "max": max}))),
+            Some(value) => Ok(value),
+        }
+    }
+    let ceiling_ms = ceiling.timeout.as_millis() as u64;
+    let limits = Limits {
+        timeout: Duration::from_millis(pick(asked.timeout_ms, ceiling_ms, "timeoutMs")?),
+        memory_bytes: pick(asked.memory_bytes, ceiling.memory_bytes, "memoryBytes")?,
+        max_output_bytes: pick(
+            asked.max_output_bytes,
+            ceiling.max_output_bytes,
+            "maxOutputBytes",
+        )?,
+        max_host_calls: pick(asked.max_host_calls, ceiling.max_host_calls, "maxHostCalls")?,
+        max_host_payload_bytes: pick(
+            asked.max_host_payload_bytes,
+            ceiling.max_host_payload_bytes,
+            "maxHostPayloadBytes",
+        )?,
+        ..ceiling.clone()
+    };
+    limits
+        .validate()
+        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, err.to_string()))?;
+    Ok(limits)
+}
+
+/// The engine's capabilities from their JSON form (unknown fields refused).
+pub(crate) fn capabilities(asked: &wire::Capabilities) -> Result<Capabilities, ErrorObject> {
+    let capabilities: Capabilities = serde_json::from_value(Value::Object(asked.0.clone()))
+        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
+    capabilities
+        .validate()
+        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
+    Ok(capabilities)
+}
+
+/// A run's result on the wire. `stdout`/`stderr` come from the daemon's
+/// own sink (the engine's outcome holds none: output went to the sink).
+pub(crate) fn run_result(
+    outcome: &Outcome,
+    stdout: String,
+    stderr: String,
+    session_alive: Option<bool>,
+) -> RunResult {
+    let status = &outcome.status;
+    let (kind, value, exception, message) = match status {
+        Status::Ok { value } => (OutcomeKind::Ok, value.clone(), None, None),
+        Status::Incomplete => (OutcomeKind::Incomplete, None, None, None),
+        Status::Exception(e) => (
+            OutcomeKind::Exception,
+            None,
+            Some(wire::Exception {
+                type_name: e.type_name.clone(),
+                message: e.message.clone(),
+                traceback: e.traceback.clone(),
+            }),
+            None,
+        ),
+        Status::Exit(_) => (OutcomeKind::Exit, None, None, None),
+        Status::Timeout { limit } => (
+            OutcomeKind::Timeout,
+            None,
+            None,
+            Some(format!(
+                "the run passed its time limit of {} ms",
+                limit.as_millis()
+            )),
+        ),
+        Status::MemoryLimit { limit } => (
+            OutcomeKind::MemoryLimit,
+            None,
+            None,
+            Some(format!(
+                "the guest needed more than its memory limit of {limit} bytes"
+            )),
+        ),
+        Status::OutputLimit { stream, limit } => (
+            OutcomeKind::OutputLimit,
+            None,
+            None,
+            Some(format!(
+                "{} passed its limit of {limit} bytes; the run was stopped",
+                stream.name()
+            )),
+        ),
+        Status::Crashed { message } => (
+            OutcomeKind::Crashed,
+            None,
+            None,
+            Some(format!("the guest crashed: {message}")),
+        ),
+        Status::Cancelled => (
+            OutcomeKind::Cancelled,
+            None,
+            None,
+            Some("the run was cancelled".to_string()),
+        ),
+    };
+    RunResult {
+        outcome: kind,
+        stdout,
+        stderr,
+        value,
+        exception,
+        exit_code: status.exit_code(),
+        message,
+        duration_ms: outcome.duration.as_secs_f64() * 1000.0,
+        session_alive,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_limits_take_the_ceiling_and_higher_ones_are_refused() {
+        let ceiling = Limits::default();
+        let chosen = limits(&wire::Limits::default(), &ceiling).unwrap();
+        assert_eq!(chosen, ceiling);
+        let asked = wire::Limits {
+            timeout_ms: Some(500),
+            ..Default::default()
+        };
+        assert_eq!(
+            limits(&asked, &ceiling).unwrap().timeout,
+            Duration::from_millis(500)
+        );
+        let asked = wire::Limits {
+            memory_bytes: Some(ceiling.memory_bytes + 1),
+            ..Default::default()
+        };
+        let err = limits(&asked, &ceiling).unwrap_err();
+        assert_eq!(err.code, codes::LIMIT_EXCEEDED);
+        assert_eq!(err.data.unwrap()["limit"], "memoryBytes");
+        let asked = wire::Limits {
+            timeout_ms: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            limits(&asked, &ceiling).unwrap_err().code,
+            codes::INVALID_PARAMS
+        );
+    }
+
+    #[test]
+    fn unknown_capabilities_are_refused() {
+        let mut map = serde_json::Map::new();
+        map.insert("network".into(), json!(true));
+        let err = capabilities(&wire::Capabilities(map)).unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
+        assert!(err.message.contains("network"), "{}", err.message);
+        assert!(capabilities(&wire::Capabilities::default()).unwrap() == Capabilities::none());
+    }
+}

@@ -1,0 +1,148 @@
+//! The sending side of one connection: frames queue in a bounded outbox that
+//! a writer task drains, and requests the daemon sends to the client
+//! (`host/call`) wait here for their responses.
+
+use goru_protocol::{ErrorObject, Id, Message, Notification, Request};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, ErrorObject>>>>>;
+
+/// A handle to a connection for sending. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Peer {
+    outbox: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    next_id: Arc<AtomicU64>,
+}
+
+/// Why a request to the client got no result.
+#[derive(Debug)]
+pub(crate) enum PeerError {
+    /// The connection closed before the answer came.
+    Closed,
+    /// The client answered with an error.
+    Rpc(ErrorObject),
+}
+
+impl Peer {
+    pub(crate) fn new(outbox: mpsc::Sender<Vec<u8>>) -> Self {
+        Peer {
+            outbox,
+            pending: Arc::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// Queues a message; waits while the outbox is full (the client reads
+    /// slowly). `false`: the connection is gone.
+    pub(crate) async fn send(&self, message: &Message) -> bool {
+        self.outbox.send(message.to_json()).await.is_ok()
+    }
+
+    pub(crate) async fn notify(&self, method: &str, params: Value) -> bool {
+        self.send(&Message::Notification(Notification {
+            method: method.into(),
+            params: Some(params),
+        }))
+        .await
+    }
+
+    /// Sends a request to the client and waits for its response.
+    pub(crate) async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
+        let id = format!("goru-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id.clone(), tx);
+        // Forget the request if this future is dropped (the run timed out or
+        // was cancelled), so a client that never answers leaks nothing.
+        let _forget = Forget {
+            pending: &self.pending,
+            id: &id,
+        };
+        let request = Message::Request(Request {
+            id: Id::String(id.clone()),
+            method: method.into(),
+            params: Some(params),
+        });
+        if !self.send(&request).await {
+            return Err(PeerError::Closed);
+        }
+        match rx.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(PeerError::Rpc(error)),
+            Err(_) => Err(PeerError::Closed),
+        }
+    }
+
+    /// Hands a response from the client to the request waiting for it.
+    /// Responses to unknown ids (late, or never asked) are dropped.
+    pub(crate) fn resolve(&self, id: &Id, result: Result<Value, ErrorObject>) {
+        let Id::String(id) = id else { return };
+        if let Some(waiter) = lock(&self.pending).remove(id) {
+            let _ = waiter.send(result);
+        }
+    }
+
+    /// Fails every request still waiting: the connection closed.
+    pub(crate) fn fail_pending(&self) {
+        lock(&self.pending).clear();
+    }
+
+    /// Requests waiting for the client's answer (for tests and leak checks).
+    #[cfg(test)]
+    pub(crate) fn pending_len(&self) -> usize {
+        lock(&self.pending).len()
+    }
+}
+
+struct Forget<'a> {
+    pending: &'a Pending,
+    id: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(self.pending).remove(self.id);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dropped_request_leaves_nothing_pending() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let peer = Peer::new(tx);
+        let request = peer.request("host/call", Value::Null);
+        let timed = tokio::time::timeout(std::time::Duration::from_millis(20), request).await;
+        assert!(timed.is_err(), "nobody answered");
+        assert!(rx.recv().await.is_some(), "the request was sent");
+        assert_eq!(peer.pending_len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_response_reaches_its_request() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let peer = Peer::new(tx);
+        let answering = peer.clone();
+        let answer = tokio::spawn(async move {
+            let frame = rx.recv().await.unwrap();
+            let Message::Request(request) = Message::parse(&frame).unwrap() else {
+                panic!("not a request")
+            };
+            answering.resolve(&request.id, Ok(Value::from(5)));
+        });
+        assert_eq!(peer.request("host/call", Value::Null).await.unwrap(), 5);
+        answer.await.unwrap();
+    }
+}
