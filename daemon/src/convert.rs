@@ -81,6 +81,16 @@ pub(crate) fn limits(asked: &wire::Limits, ceiling: &Limits) -> Result<Limits, E
 pub(crate) fn capabilities(asked: &wire::Capabilities) -> Result<Capabilities, ErrorObject> {
     let capabilities: Capabilities = serde_json::from_value(Value::Object(asked.0.clone()))
         .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
+    if let Some(mount) = capabilities.mounts.iter().find(|m| !m.host.is_absolute()) {
+        // Relative to the daemon's working directory would mean nothing to a client.
+        return Err(ErrorObject::new(
+            codes::INVALID_PARAMS,
+            format!(
+                "capabilities: mount host path `{}` must be absolute",
+                mount.host.display()
+            ),
+        ));
+    }
     capabilities
         .validate()
         .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
@@ -204,5 +214,12 @@ mod tests {
         assert_eq!(err.code, codes::INVALID_PARAMS);
         assert!(err.message.contains("network"), "{}", err.message);
         assert!(capabilities(&wire::Capabilities::default()).unwrap() == Capabilities::none());
+        let mut map = serde_json::Map::new();
+        map.insert(
+            "mounts".into(),
+            json!([{"guest": "/data", "host": "relative/dir", "mode": "ro"}]),
+        );
+        let err = capabilities(&wire::Capabilities(map)).unwrap_err();
+        assert!(err.message.contains("must be absolute"), "{}", err.message);
     }
 }

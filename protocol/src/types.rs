@@ -147,7 +147,7 @@ struct CapabilitiesSchema {
     mounts: Option<Vec<Value>>,
     /// Per-call size limits of the `fs` module.
     fs_limits: Option<Value>,
-    /// `{"allowHosts": ["api.example.com", ...], ...}`.
+    /// `{"allow": ["api.example.com", ...], "timeoutMs": ..., ...}`.
     http: Option<Value>,
 }
 
