@@ -8,7 +8,7 @@ use crate::peer::Peer;
 use crate::registry::{RunContext, SessionSlot, lock};
 use goru_protocol::types::*;
 use goru_protocol::{ErrorObject, Id, PROTOCOL_VERSION, Request, codes, methods};
-use goru_runtimes::{Error, Language, Session, SessionBuilder, StartError, Stream};
+use goru_runtimes::{Error, Language, Session, SessionBuilder, StartError, Stdin, Stream};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -167,6 +167,7 @@ fn sandbox(
     capabilities: &Capabilities,
     limits: &Limits,
     argv: Option<Vec<String>>,
+    stdin: Option<String>,
 ) -> Result<Sandbox, ErrorObject> {
     let daemon = &connection.daemon;
     let limits = convert::limits(limits, &daemon.config().session_limits)?;
@@ -184,6 +185,9 @@ fn sandbox(
         context.clone(),
     );
     let mut builder = SessionBuilder::new(language);
+    if let Some(stdin) = stdin {
+        builder.stdin(Stdin::Bytes(stdin.into_bytes()));
+    }
     builder
         .limits(limits)
         .capabilities(capabilities)
@@ -231,6 +235,7 @@ async fn session_create(
         &params.capabilities,
         &params.limits,
         params.argv,
+        None,
     )?;
     let registry = &connection.daemon.inner.registry;
     let reservation = registry.reserve(&client_id)?;
@@ -275,6 +280,7 @@ async fn session_run(
         ));
     };
     slot.set_run(Some(cancel.clone()));
+    session.set_stdin(params.stdin.unwrap_or_default().into_bytes());
     let filename = params.filename.as_deref().unwrap_or("<session>");
     let result = run_in(
         &mut session,
@@ -391,6 +397,7 @@ async fn run(
         &params.capabilities,
         &params.limits,
         params.argv,
+        params.stdin,
     )?;
     let _reservation = connection.daemon.inner.registry.reserve(&client_id)?;
     let started = std::time::Instant::now();

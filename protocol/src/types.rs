@@ -185,6 +185,10 @@ pub struct SessionRunParams {
     /// The file name tracebacks show (default `<session>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// What the guest reads from stdin during this run (default: nothing,
+    /// end of input at once). Input a run leaves unread is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
 }
 
 /// `run` params: one run in a fresh sandbox, thrown away afterwards.
@@ -204,6 +208,9 @@ pub struct RunParams {
     pub filename: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
+    /// What the guest reads from stdin (default: nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
 }
 
 /// How a run ended.

@@ -34,6 +34,7 @@ mod modules;
 mod outcome;
 mod output;
 mod session;
+mod stdin;
 
 pub use cache::{CACHE_DIR_ENV, default_cache_dir};
 pub use capabilities::Capabilities;

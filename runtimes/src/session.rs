@@ -9,6 +9,7 @@ use crate::limiter::MemoryLimiter;
 use crate::modules::Modules;
 use crate::outcome::{GuestException, Outcome, Status, Stream};
 use crate::output::{OutputRouter, OutputSink};
+use crate::stdin::RunInput;
 use crate::{Capabilities, Error, Language, Limits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,14 +167,16 @@ impl SessionBuilder {
         if let Some(deterministic) = &self.capabilities.deterministic {
             deterministic.apply(&mut wasi);
         }
-        match &self.stdin {
-            Stdin::Empty => {}
-            Stdin::Bytes(bytes) => {
-                wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(bytes.clone()));
-            }
+        let input = match &self.stdin {
+            Stdin::Empty => Some(RunInput::default()),
+            Stdin::Bytes(bytes) => Some(RunInput::new(bytes.clone())),
             Stdin::Inherit => {
                 wasi.stdin(wasmtime_wasi::cli::stdin());
+                None
             }
+        };
+        if let Some(input) = &input {
+            wasi.stdin(input.clone());
         }
         // Validates the mounts, then gives them to both routes to the files:
         // the `fs` module and WASI preopens (plain `open()`).
@@ -225,6 +228,7 @@ impl SessionBuilder {
                 guest,
                 output,
                 sink: self.sink.clone(),
+                input,
                 dead: None,
             }),
             Ok(Err(err)) => {
@@ -265,6 +269,8 @@ pub struct Session {
     guest: bindings::Guest,
     output: OutputRouter,
     sink: Option<Arc<dyn OutputSink>>,
+    /// The guest's stdin, unless it is the host's own.
+    input: Option<RunInput>,
     dead: Option<String>,
 }
 
@@ -276,6 +282,15 @@ impl Session {
     /// Whether the session can still run code.
     pub fn is_alive(&self) -> bool {
         self.dead.is_none()
+    }
+
+    /// Replaces what is left of the guest's stdin with `bytes`, for the
+    /// next runs (an online judge's input, a `session/run`'s `stdin`). A
+    /// session reading the host's own stdin ([`Stdin::Inherit`]) is left as is.
+    pub fn set_stdin(&mut self, bytes: Vec<u8>) {
+        if let Some(input) = &self.input {
+            input.replace(bytes);
+        }
     }
 
     /// Runs `code` as a script; tracebacks name it `filename`.

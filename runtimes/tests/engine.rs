@@ -247,6 +247,45 @@ async fn stdin_bytes_reach_the_guest() {
 }
 
 #[tokio::test]
+async fn each_run_of_a_session_can_have_new_stdin_after_the_last_ran_out() {
+    for (language, read_all) in [
+        (
+            Language::Python,
+            "import sys; print(repr(sys.stdin.read()))",
+        ),
+        (
+            Language::JavaScript,
+            "console.log(JSON.stringify(std.in.readAsString()))",
+        ),
+    ] {
+        let mut session = SessionBuilder::new(language).start(engine()).await.unwrap();
+        let read = async |session: &mut goru_runtimes::Session| {
+            let outcome = session.run(read_all, "<stdin>").await.unwrap();
+            assert_eq!(outcome.status, Status::Ok { value: None }, "{outcome:?}");
+            String::from_utf8(outcome.stdout).unwrap()
+        };
+        let quote = |s: &str| match language {
+            Language::Python => format!("'{s}'\n"),
+            Language::JavaScript => format!("\"{s}\"\n"),
+        };
+        assert_eq!(
+            read(&mut session).await,
+            quote(""),
+            "{language}: empty by default"
+        );
+        session.set_stdin(b"first".to_vec());
+        assert_eq!(read(&mut session).await, quote("first"), "{language}");
+        assert_eq!(read(&mut session).await, quote(""), "{language}: consumed");
+        session.set_stdin(b"second".to_vec());
+        assert_eq!(
+            read(&mut session).await,
+            quote("second"),
+            "{language}: after end of input"
+        );
+    }
+}
+
+#[tokio::test]
 async fn memory_growth_past_the_limit_is_refused() {
     let mut builder = SessionBuilder::new(Language::Python);
     builder.limits(limits(Duration::from_secs(30), 64 << 20, 1 << 20));

@@ -2711,6 +2711,8 @@ void exports_guest_run(guest_string_t *code, guest_mode_t mode, guest_string_t *
         /* this export's frame is the top of the stack QuickJS may use */
         JS_UpdateStackTop(rt);
         exit_requested = false;
+        /* the host may have given this run new stdin: look again */
+        in.eof = false;
         if (mode == GUEST_MODE_CHECK_COMPLETE)
             run_check_complete(src, len, name, ret);
         else
