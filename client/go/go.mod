@@ -1,0 +1,3 @@
+module goru.invalid/client
+
+go 1.19
