@@ -2,7 +2,9 @@
 //! each beside a native baseline measured in the same run.
 //!
 //! `./x bench` builds it and writes the report into docs/performance.md.
-//! Usage: `goru-bench [--goru PATH] [--runs N]`.
+//! Usage: `goru-bench [--goru PATH] [--daemon PATH] [--runs N]`.
+
+mod daemon;
 
 use goru_runtimes::{Engine, Language, SessionBuilder, Status};
 use std::process::{Command, Stdio};
@@ -10,18 +12,21 @@ use std::time::{Duration, Instant};
 
 struct Options {
     goru: String,
+    daemon: String,
     runs: usize,
 }
 
 fn main() {
     let mut options = Options {
         goru: "target/release/goru".into(),
+        daemon: "target/release/goru-daemon".into(),
         runs: 30,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--goru" => options.goru = args.next().expect("--goru needs a path"),
+            "--daemon" => options.daemon = args.next().expect("--daemon needs a path"),
             "--runs" => {
                 options.runs = args
                     .next()
@@ -30,7 +35,7 @@ fn main() {
             }
             other => {
                 eprintln!(
-                    "error: unknown argument `{other}`\nhint: goru-bench [--goru PATH] [--runs N]"
+                    "error: unknown argument `{other}`\nhint: goru-bench [--goru PATH] [--daemon PATH] [--runs N]"
                 );
                 std::process::exit(2);
             }
@@ -48,7 +53,10 @@ fn main() {
     ));
     report.push_str(&whole_process(&options));
     report.push('\n');
-    report.push_str(&engine_internal(options.runs.max(100)));
+    let (table, embedded) = engine_internal(options.runs.max(100));
+    report.push_str(&table);
+    report.push('\n');
+    report.push_str(&through_daemon(&options, &embedded));
     print!("{report}");
 }
 
@@ -136,14 +144,16 @@ fn time_process(program: &str, args: &[&str], cache: Option<&std::path::Path>) -
     elapsed
 }
 
-/// Fresh sandbox to first result inside a warm engine.
-fn engine_internal(runs: usize) -> String {
+/// Fresh sandbox to first result inside a warm engine; also returns the
+/// existing-session p50 per language, the baseline of the daemon rows.
+fn engine_internal(runs: usize) -> (String, Vec<Duration>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let engine = Engine::new().expect("engine");
     let mut rows = Vec::new();
+    let mut embedded = Vec::new();
     for (language, code) in [
         (Language::Python, "print(1+1)"),
         (Language::JavaScript, "console.log(1+1)"),
@@ -169,6 +179,7 @@ fn engine_internal(runs: usize) -> String {
         }
         let (fresh_p50, fresh_p99) = percentiles(&mut fresh);
         let (warm_p50, warm_p99) = percentiles(&mut warm);
+        embedded.push(warm_p50);
         rows.push(format!(
             "| {language} | {} | {} | {} | {} |",
             ms(fresh_p50),
@@ -177,13 +188,44 @@ fn engine_internal(runs: usize) -> String {
             ms(warm_p99)
         ));
     }
-    format!(
+    let table = format!(
         "### Inside the engine\n\n\
          Engine warm (guests compiled or loaded), {runs} runs each. \"Fresh sandbox\": create an instance, \
          initialise it, run `print(1+1)` / `console.log(1+1)`, capture the output, drop it. \
          \"Existing session\": `x = 1` in a live instance.\n\n\
          | language | fresh sandbox p50 | p99 | existing session p50 | p99 |\n\
          |---|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    );
+    (table, embedded)
+}
+
+/// `session/run` round trips through goru-daemon, beside the same run
+/// embedded (measured above, in this run).
+fn through_daemon(options: &Options, embedded: &[Duration]) -> String {
+    let runs = options.runs.max(200);
+    let mut rows = Vec::new();
+    for (transport, results) in daemon::round_trips(&options.daemon, runs) {
+        for ((language, (p50, p99)), embedded) in
+            ["python", "javascript"].iter().zip(results).zip(embedded)
+        {
+            rows.push(format!(
+                "| {transport} | {language} | {} | {} | {} | +{} |",
+                ms(p50),
+                ms(p99),
+                ms(*embedded),
+                ms(p50.saturating_sub(*embedded)),
+            ));
+        }
+    }
+    format!(
+        "### Through the daemon\n\n\
+         `goru-daemon --stdio` (pipes) and `goru-daemon --socket` (a Unix socket), one client, \
+         {runs} sequential `session/run` requests of `x = 1` in an existing session, timed in the client \
+         from writing the request to reading the result (JSON encoding, framing, the daemon's dispatch \
+         and the run). Beside it the same run embedded, from the table above.\n\n\
+         | transport | language | round trip p50 | p99 | embedded p50 | added by the daemon (p50) |\n\
+         |---|---|---|---|---|---|\n{}\n",
         rows.join("\n")
     )
 }
@@ -192,7 +234,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     percentiles(&mut samples).0
 }
 
-fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+pub(crate) fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.99))
