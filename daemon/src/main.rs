@@ -4,7 +4,6 @@ use clap::Parser;
 use goru_daemon::{Config, ConnectionEnd, Daemon};
 use goru_runtimes::{Engine, Language, Limits, exit_code, parse_duration, parse_size};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// Serves goru sandboxes over JSON-RPC 2.0 (LSP-style framing), to one
@@ -90,28 +89,30 @@ fn config(args: &Args) -> Result<Config, String> {
     })
 }
 
-fn fail(message: &str, code: i32) -> ExitCode {
+fn fail(message: &str, code: i32) -> i32 {
     eprintln!("goru-daemon: error: {message}");
-    ExitCode::from(code as u8)
+    code
 }
 
-fn main() -> ExitCode {
+fn main() {
     let args = Args::parse();
     let config = match config(&args) {
         Ok(config) => config,
-        Err(message) => return fail(&message, exit_code::USAGE),
+        Err(message) => std::process::exit(fail(&message, exit_code::USAGE)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(err) => return fail(&format!("cannot start: {err}"), exit_code::INTERNAL),
+        Err(err) => std::process::exit(fail(&format!("cannot start: {err}"), exit_code::INTERNAL)),
     };
-    runtime.block_on(serve(args, config))
+    let code = runtime.block_on(serve(args, config));
+    // Not dropping the runtime: it would wait for idle blocking threads.
+    std::process::exit(code)
 }
 
-async fn serve(args: Args, config: Config) -> ExitCode {
+async fn serve(args: Args, config: Config) -> i32 {
     // Compile (or load from the cache) both guests before taking clients,
     // so that no request pays for it.
     let engine = match Engine::new() {
@@ -151,15 +152,15 @@ async fn serve(args: Args, config: Config) -> ExitCode {
             } => {}
         }
     };
-    let code = tokio::select! {
+    // Either way the listener is dropped here, which removes the socket file.
+    tokio::select! {
         result = listener.serve(daemon) => match result {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => 0,
             Err(err) => fail(&format!("accepting connections failed: {err}"), exit_code::INTERNAL),
         },
         () = stop => {
             eprintln!("goru-daemon: stopping");
-            ExitCode::SUCCESS
+            0
         }
-    };
-    code
+    }
 }
