@@ -37,6 +37,9 @@ pub(crate) fn wire_limits(limits: &Limits) -> wire::Limits {
         max_output_bytes: Some(limits.max_output_bytes),
         max_host_calls: Some(limits.max_host_calls),
         max_host_payload_bytes: Some(limits.max_host_payload_bytes),
+        max_batch_calls: Some(limits.max_batch_calls),
+        max_concurrent_host_calls: Some(limits.max_concurrent_host_calls),
+        max_batch_result_bytes: Some(limits.max_batch_result_bytes),
     }
 }
 
@@ -69,7 +72,21 @@ pub(crate) fn limits(asked: &wire::Limits, ceiling: &Limits) -> Result<Limits, E
             ceiling.max_host_payload_bytes,
             "maxHostPayloadBytes",
         )?,
-        ..ceiling.clone()
+        max_batch_calls: pick(
+            asked.max_batch_calls,
+            ceiling.max_batch_calls,
+            "maxBatchCalls",
+        )?,
+        max_concurrent_host_calls: pick(
+            asked.max_concurrent_host_calls,
+            ceiling.max_concurrent_host_calls,
+            "maxConcurrentHostCalls",
+        )?,
+        max_batch_result_bytes: pick(
+            asked.max_batch_result_bytes,
+            ceiling.max_batch_result_bytes,
+            "maxBatchResultBytes",
+        )?,
     };
     limits
         .validate()

@@ -107,6 +107,15 @@ pub struct Limits {
     /// Bytes of JSON in one host call's arguments, and in its result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_host_payload_bytes: Option<u64>,
+    /// Calls in one gathered batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch_calls: Option<u64>,
+    /// Calls of one batch in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_host_calls: Option<u64>,
+    /// Bytes of JSON the results of one batch may hold together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_batch_result_bytes: Option<u64>,
 }
 
 /// `session/create` params.
