@@ -68,9 +68,19 @@ pub(crate) async fn handle(
 #[serde(deny_unknown_fields)]
 struct NoParams {}
 
+/// The params as `T`; errors name the field at fault (`limits.timeoutMs:
+/// invalid type...`), which serde alone does not for wrong types.
 fn parse<T: DeserializeOwned>(params: Option<Value>) -> Result<T, ErrorObject> {
-    serde_json::from_value(params.unwrap_or_else(|| json!({})))
-        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("invalid params: {err}")))
+    let params = params.unwrap_or_else(|| json!({}));
+    serde_path_to_error::deserialize(params).map_err(|err| {
+        let path = err.path().to_string();
+        let message = if path == "." {
+            format!("invalid params: {}", err.inner())
+        } else {
+            format!("invalid params: `{path}`: {}", err.inner())
+        };
+        ErrorObject::new(codes::INVALID_PARAMS, message)
+    })
 }
 
 fn to_value(value: impl Serialize) -> Result<Value, ErrorObject> {
@@ -159,19 +169,31 @@ struct Sandbox {
     context: Arc<RunContext>,
 }
 
+/// What a client asked a sandbox to be.
+struct SandboxSpec {
+    language: Language,
+    capabilities: Capabilities,
+    limits: Limits,
+    argv: Option<Vec<String>>,
+    stdin: Option<String>,
+}
+
 fn sandbox(
     connection: &Arc<Connection>,
     client_id: &str,
     session_id: Option<String>,
-    language: Language,
-    capabilities: &Capabilities,
-    limits: &Limits,
-    argv: Option<Vec<String>>,
-    stdin: Option<String>,
+    spec: SandboxSpec,
 ) -> Result<Sandbox, ErrorObject> {
+    let SandboxSpec {
+        language,
+        capabilities,
+        limits,
+        argv,
+        stdin,
+    } = spec;
     let daemon = &connection.daemon;
-    let limits = convert::limits(limits, &daemon.config().session_limits)?;
-    let capabilities = convert::capabilities(capabilities)?;
+    let limits = convert::limits(&limits, &daemon.config().session_limits)?;
+    let capabilities = convert::capabilities(&capabilities)?;
     let output = Arc::new(RunOutput::default());
     let context = Arc::new(RunContext {
         session_id,
@@ -227,16 +249,14 @@ async fn session_create(
     let client_id = connection.client_id()?;
     let language = convert::language(params.language);
     let session_id = new_session_id();
-    let sandbox = sandbox(
-        connection,
-        &client_id,
-        Some(session_id.clone()),
+    let spec = SandboxSpec {
         language,
-        &params.capabilities,
-        &params.limits,
-        params.argv,
-        None,
-    )?;
+        capabilities: params.capabilities,
+        limits: params.limits,
+        argv: params.argv,
+        stdin: None,
+    };
+    let sandbox = sandbox(connection, &client_id, Some(session_id.clone()), spec)?;
     let registry = &connection.daemon.inner.registry;
     let reservation = registry.reserve(&client_id)?;
     let session = sandbox
@@ -389,16 +409,14 @@ async fn run(
 ) -> Result<Value, ErrorObject> {
     let client_id = connection.client_id()?;
     let language = convert::language(params.language);
-    let sandbox = sandbox(
-        connection,
-        &client_id,
-        None,
+    let spec = SandboxSpec {
         language,
-        &params.capabilities,
-        &params.limits,
-        params.argv,
-        params.stdin,
-    )?;
+        capabilities: params.capabilities,
+        limits: params.limits,
+        argv: params.argv,
+        stdin: params.stdin,
+    };
+    let sandbox = sandbox(connection, &client_id, None, spec)?;
     let _reservation = connection.daemon.inner.registry.reserve(&client_id)?;
     let started = std::time::Instant::now();
     let mut session = match sandbox.builder.start(&connection.daemon.inner.engine).await {
