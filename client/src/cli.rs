@@ -9,7 +9,7 @@ Exit codes:
   0    the code ran to completion
   N    the code called sys.exit(N) / std.exit(N)
   1    an uncaught exception (traceback on stderr)
-  2    a usage error: bad flags, unreadable or unknown input
+  2    a usage error: bad flags, unreadable or unknown input, no daemon at --connect
   70   an internal error of goru
   124  the --timeout limit was hit
   134  the guest crashed (for example its native stack ran out)
@@ -22,7 +22,8 @@ Examples:
   echo 'console.log(1 + 1)' | goru -l js
   goru --timeout 2s --memory 64MiB solution.py < input.txt
   goru --mount /data:./data:ro --mount /out:./out:rwc job.py
-  goru --allow-host https://api.example.com fetch.py";
+  goru --allow-host https://api.example.com fetch.py
+  goru --connect /tmp/goru.sock script.py";
 
 /// Run untrusted Python and JavaScript in a WebAssembly sandbox.
 ///
@@ -111,6 +112,15 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub capabilities: CapabilityArgs,
+
+    /// Run the code in the goru daemon listening on this socket (started
+    /// with `goru-daemon --socket SOCKET`) instead of in this process. Its
+    /// output streams back as it is written; the guest's stdin is this
+    /// process's stdin read to its end first (empty when it is a terminal);
+    /// a limit left at its default is lowered to the daemon's maximum. Not
+    /// for `goru repl`, which always runs in this process.
+    #[arg(long, value_name = "SOCKET", env = env::CONNECT)]
+    pub connect: Option<PathBuf>,
 
     /// The script to run (`-` or nothing: read the code from stdin).
     #[arg(value_name = "FILE")]
@@ -205,6 +215,8 @@ fn version() -> &'static str {
 pub mod env {
     /// Default for `--lang`.
     pub const LANG: &str = "GORU_LANG";
+    /// Default for `--connect` (`goru run` only).
+    pub const CONNECT: &str = "GORU_CONNECT";
     /// Disables colours when set to anything.
     pub const NO_COLOR: &str = "NO_COLOR";
     /// The file `goru repl` keeps its history in; empty: keep it in memory

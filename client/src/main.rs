@@ -1,10 +1,11 @@
 //! `goru`: run untrusted Python and JavaScript in a WebAssembly sandbox.
 
 mod cli;
+mod connect;
 mod repl;
 mod report;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use cli::{CapabilityArgs, Cli, Command, LimitArgs, RunArgs};
 use goru_runtimes::{
     Capabilities, Deterministic, Engine, HttpCapability, KvLimits, Language, Limits, OutputSink,
@@ -32,8 +33,11 @@ impl Fatal {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => {
             let code = if err.use_stderr() {
                 exit_code::USAGE
@@ -45,9 +49,12 @@ fn main() {
         }
     };
     let result = match cli.command {
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => {
+            let given = connect::GivenLimits::of(matches.subcommand_matches("run"));
+            run(args, given)
+        }
         Some(Command::Repl(args)) => repl::main(args),
-        None => run(cli.run),
+        None => run(cli.run, connect::GivenLimits::of(Some(&matches))),
     };
     let code = match result {
         Ok(code) => code,
@@ -70,7 +77,10 @@ struct Program {
     stdin: Stdin,
 }
 
-fn run(cli: RunArgs) -> Result<i32, Fatal> {
+fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
+    if let Some(socket) = cli.connect.clone() {
+        return connect::run(&socket, cli, given);
+    }
     let limits = limits(&cli.limits)?;
     let capabilities = capabilities(&cli.capabilities)?;
     let program = program(cli)?;
@@ -255,15 +265,7 @@ fn read_source(path: &Path) -> Result<String, Fatal> {
 fn report_status(status: &Status) {
     match status {
         Status::Ok { .. } | Status::Incomplete | Status::Exit(_) => {}
-        Status::Exception(exception) => {
-            let mut stderr = std::io::stderr().lock();
-            let traceback = &exception.traceback;
-            let _ = stderr.write_all(traceback.as_bytes());
-            if !traceback.ends_with('\n') {
-                let _ = stderr.write_all(b"\n");
-            }
-            let _ = stderr.flush();
-        }
+        Status::Exception(exception) => print_traceback(&exception.traceback),
         Status::Timeout { limit } => report::error(
             &format!("the run timed out after {}", human_duration(*limit)),
             Some(&format!(
@@ -297,6 +299,16 @@ fn report_status(status: &Status) {
         ),
         Status::Cancelled => report::error("the run was cancelled", None),
     }
+}
+
+/// Writes an uncaught exception's traceback to stderr, as Python would.
+fn print_traceback(traceback: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(traceback.as_bytes());
+    if !traceback.ends_with('\n') {
+        let _ = stderr.write_all(b"\n");
+    }
+    let _ = stderr.flush();
 }
 
 fn human_duration(duration: std::time::Duration) -> String {

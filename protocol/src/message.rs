@@ -114,8 +114,15 @@ impl Message {
             }
             _ => return Err(invalid(None, "a message must be a JSON object")),
         };
+        // `"id": null` is only for an error answering a message whose id
+        // could not be read.
+        let mut null_id = false;
         let id = match object.remove("id") {
             None => None,
+            Some(Value::Null) => {
+                null_id = true;
+                None
+            }
             Some(Value::Number(n)) => match n.as_i64() {
                 Some(n) => Some(Id::Number(n)),
                 None => return Err(invalid(None, "`id` must be an integer or a string")),
@@ -127,6 +134,12 @@ impl Message {
             return Err(invalid(id, "`jsonrpc` must be \"2.0\""));
         }
         if let Some(method) = object.remove("method") {
+            if null_id {
+                return Err(invalid(
+                    None,
+                    "a request's `id` must be an integer or a string, not null",
+                ));
+            }
             let Value::String(method) = method else {
                 return Err(invalid(id, "`method` must be a string"));
             };
@@ -166,13 +179,13 @@ impl Message {
                 ));
             }
         };
-        let Some(id) = id else {
-            return Err(invalid(None, "a response needs an `id`"));
-        };
-        Ok(Message::Response(Response {
-            id: Some(id),
-            result,
-        }))
+        if id.is_none() && !(null_id && result.is_err()) {
+            return Err(invalid(
+                None,
+                "a response needs an `id` (null only in an error)",
+            ));
+        }
+        Ok(Message::Response(Response { id, result }))
     }
 
     /// The message as a JSON body.
@@ -250,6 +263,10 @@ mod tests {
                 id: Some(Id::Number(2)),
                 result: Err(ErrorObject::new(-1, "no")),
             }),
+            Message::Response(Response {
+                id: None,
+                result: Err(ErrorObject::new(-32600, "bad frame")),
+            }),
         ] {
             assert_eq!(Message::parse(&message.to_json()).unwrap(), message);
         }
@@ -289,6 +306,14 @@ mod tests {
         );
         assert_eq!(
             code(parse(json!({"jsonrpc": "2.0", "result": 1}))),
+            codes::INVALID_REQUEST
+        );
+        assert_eq!(
+            code(parse(json!({"jsonrpc": "2.0", "id": null, "result": 1}))),
+            codes::INVALID_REQUEST
+        );
+        assert_eq!(
+            code(parse(json!({"jsonrpc": "2.0", "id": null, "method": "x"}))),
             codes::INVALID_REQUEST
         );
         let invalid = parse(json!({"jsonrpc": "1.0", "id": "abc", "method": "x"})).unwrap_err();

@@ -54,6 +54,7 @@ pub fn goru_in(dir: Option<&Path>, args: &[&str], stdin: &[u8]) -> Run {
         .env(CANARY_ENV.0, CANARY_ENV.1)
         .env("NO_COLOR", "1")
         .env_remove("GORU_LANG")
+        .env_remove("GORU_CONNECT")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
