@@ -86,6 +86,8 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
     let program = program(cli)?;
     let engine = Engine::builder()
         .on_progress(report::progress)
+        // One process, few sandboxes: reserving a pool costs more than it saves.
+        .pooling(false)
         .build()
         .map_err(|err| Fatal {
             message: err.to_string(),

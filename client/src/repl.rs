@@ -53,6 +53,8 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
         .output_sink(output.clone());
     let engine = Engine::builder()
         .on_progress(report::progress)
+        // One process, few sandboxes: reserving a pool costs more than it saves.
+        .pooling(false)
         .build()
         .map_err(|err| internal(err.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()

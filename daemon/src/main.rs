@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use goru_daemon::{Config, ConnectionEnd, Daemon};
-use goru_runtimes::{Engine, Language, Limits, exit_code, parse_duration, parse_size};
+use goru_runtimes::{
+    DEFAULT_MAX_INSTANCES, Engine, Language, Limits, exit_code, parse_duration, parse_size,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,6 +50,25 @@ struct Args {
     /// The most output per stream and run a client may ask for (also the default).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = size)]
     max_output: u64,
+    /// Sandboxes of each language kept created and initialised ahead of
+    /// time, so that `run` and `session/create` take one instead of
+    /// instantiating (0: none).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    warm_pool: usize,
+}
+
+/// The largest warm pool per language: each instance holds memory.
+const MAX_WARM_POOL: usize = 256;
+
+/// Room in the engine's instance pool for every live session, the warm
+/// pools, and sessions still being torn down.
+fn max_instances(max_sessions: usize, warm_pool: usize) -> u32 {
+    let needed = max_sessions
+        .saturating_add(warm_pool.saturating_mul(Language::ALL.len()))
+        .saturating_add(64);
+    u32::try_from(needed)
+        .unwrap_or(u32::MAX)
+        .max(DEFAULT_MAX_INSTANCES)
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -74,6 +95,9 @@ fn config(args: &Args) -> Result<Config, String> {
         ..Limits::default()
     };
     session_limits.validate().map_err(|e| e.to_string())?;
+    if args.warm_pool > MAX_WARM_POOL {
+        return Err(format!("--warm-pool must be at most {MAX_WARM_POOL}"));
+    }
     Ok(Config {
         max_sessions: positive("max-sessions", args.max_sessions)?,
         max_sessions_per_client: positive("max-sessions-per-client", args.max_sessions_per_client)?,
@@ -115,7 +139,12 @@ fn main() {
 async fn serve(args: Args, config: Config) -> i32 {
     // Compile (or load from the cache) both guests before taking clients,
     // so that no request pays for it.
-    let engine = match Engine::new() {
+    let mut engine = Engine::builder();
+    engine.max_instances(max_instances(config.max_sessions, args.warm_pool));
+    for language in Language::ALL {
+        engine.warm_pool(language, args.warm_pool);
+    }
+    let engine = match engine.build() {
         Ok(engine) => engine,
         Err(err) => return fail(&err.to_string(), exit_code::INTERNAL),
     };

@@ -28,6 +28,14 @@ pub enum Error {
     /// The sandbox could not be created (outside any limit).
     #[error("could not start the {language} sandbox: {message}")]
     Instantiate { language: Language, message: String },
+    /// The engine already holds as many live instances as its pooling
+    /// allocator has room for ([`crate::EngineBuilder::max_instances`]):
+    /// end a session first, or build the engine with a larger pool.
+    #[error(
+        "could not start the {language} sandbox: the engine's instance pool is full ({message}); \
+         end a session first"
+    )]
+    PoolExhausted { language: Language, message: String },
     /// The session can no longer run code: an earlier run trapped.
     #[error("this session is dead: an earlier run ended with {0}; create a new one")]
     SessionDead(String),

@@ -18,6 +18,7 @@
 //! returns an [`Outcome`]. Guests get nothing of the host by default: no
 //! files, network, environment variables or host functions.
 
+mod allocator;
 mod bindings;
 mod cache;
 mod capabilities;
@@ -33,9 +34,11 @@ mod limits;
 mod modules;
 mod outcome;
 mod output;
+mod pool;
 mod session;
 mod stdin;
 
+pub use allocator::DEFAULT_MAX_INSTANCES;
 pub use cache::{CACHE_DIR_ENV, default_cache_dir};
 pub use capabilities::Capabilities;
 pub use deterministic::{DEFAULT_START_TIME_MS, Deterministic};

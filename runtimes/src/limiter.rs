@@ -4,7 +4,7 @@
 
 /// Most table elements a guest may have. CPython has about 90,000 functions
 /// in its indirect-call table; this leaves room while bounding host memory.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 pub(crate) struct MemoryLimiter {
     limit: u64,
@@ -19,6 +19,17 @@ impl MemoryLimiter {
             used: 0,
             refused: false,
         }
+    }
+
+    /// Linear memory the guest holds now, summed over its memories.
+    pub(crate) fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Caps further growth at `limit` in all: what the guest already holds
+    /// (a warm-pool instance grew during `init`) counts against it.
+    pub(crate) fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
     }
 }
 
@@ -69,5 +80,15 @@ mod tests {
             limiter.memory_growing(60, 60, None).unwrap(),
             "no growth is always fine"
         );
+    }
+
+    #[test]
+    fn a_new_limit_counts_what_is_already_held() {
+        let mut limiter = MemoryLimiter::new(1000);
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        limiter.set_limit(100);
+        assert_eq!(limiter.used(), 60);
+        assert!(!limiter.memory_growing(60, 101, None).unwrap());
+        assert!(limiter.memory_growing(60, 100, None).unwrap());
     }
 }

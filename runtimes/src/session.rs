@@ -93,6 +93,10 @@ impl host::Host for HostState {
 ///
 /// The guest always gets a real wall clock, a monotonic clock and random
 /// numbers from the host's CSPRNG.
+///
+/// When the engine keeps a warm pool ([`crate::EngineBuilder::warm_pool`]),
+/// `start` takes a ready instance from it for every configuration that
+/// [`SessionBuilder::can_use_warm_pool`] accepts.
 #[derive(Clone)]
 pub struct SessionBuilder {
     language: Language,
@@ -109,7 +113,7 @@ impl SessionBuilder {
         SessionBuilder {
             language,
             limits: Limits::default(),
-            argv: vec!["-c".to_string()],
+            argv: default_argv(),
             stdin: Stdin::Empty,
             sink: None,
             host_functions: HostFunctions::new(),
@@ -152,10 +156,98 @@ impl SessionBuilder {
         self
     }
 
-    /// Creates the sandbox. Fails with [`StartError::Limit`] when the guest
-    /// could not even start within the limits (too little memory, time).
+    /// Whether a session of this configuration can start from an instance
+    /// of the engine's warm pool, which was created and initialised (`init`)
+    /// before anyone asked for it, with the defaults of
+    /// [`SessionBuilder::new`].
+    ///
+    /// What lives on the host side is set when the instance is taken: the
+    /// limits (the memory limit counts what the instance already holds), the
+    /// output sink, host functions, `kv` and `http`, and stdin bytes. What is
+    /// fixed when the instance's WASI context is built, or by `init`, cannot
+    /// be: mounts (preopened directories), deterministic clocks and random
+    /// numbers (JavaScript seeds `Math.random` in `init`), the host's own
+    /// stdin, and an argv other than `["-c"]`. Those start cold, as without
+    /// a pool.
+    pub fn can_use_warm_pool(&self) -> bool {
+        self.argv == default_argv()
+            && !matches!(self.stdin, Stdin::Inherit)
+            && self.capabilities.deterministic.is_none()
+            && self.capabilities.mounts.is_empty()
+    }
+
+    /// Creates the sandbox: takes an instance from the engine's warm pool
+    /// when it has one for this configuration, else instantiates one. Fails
+    /// with [`StartError::Limit`] when the guest could not even start within
+    /// the limits (too little memory, time), and with
+    /// [`Error::PoolExhausted`] when the engine has no room for another
+    /// instance.
     pub async fn start(&self, engine: &Engine) -> Result<Session, StartError> {
         self.limits.validate().map_err(Error::from)?;
+        // Validates the mounts and `http` before any instance is made or taken.
+        let modules = Modules::new(&self.capabilities, &self.limits)?;
+        let calls = HostCalls::new(
+            engine.host_functions().merged_with(&self.host_functions),
+            modules,
+            self.limits.clone(),
+        );
+        let warm = if self.can_use_warm_pool() {
+            engine.take_warm(self.language, self.limits.memory_bytes)
+        } else {
+            None
+        };
+        let from_warm_pool = warm.is_some();
+        let fresh = match warm {
+            Some(fresh) => fresh,
+            None => self.instantiate(engine, calls.clone()).await?,
+        };
+        Ok(self.session(engine, fresh, calls, from_warm_pool))
+    }
+
+    /// Turns a fresh instance into this configuration's session: sets
+    /// everything that lives on the host side.
+    fn session(
+        &self,
+        engine: &Engine,
+        fresh: Fresh,
+        calls: HostCalls,
+        from_warm_pool: bool,
+    ) -> Session {
+        let Fresh {
+            mut store,
+            guest,
+            output,
+            input,
+        } = fresh;
+        let state = store.data_mut();
+        state.calls = calls;
+        state.limiter.set_limit(self.limits.memory_bytes);
+        state.limiter.refused = false;
+        state.deadline = Instant::now() + self.limits.timeout;
+        if let (Some(input), Stdin::Bytes(bytes)) = (&input, &self.stdin) {
+            input.replace(bytes.clone());
+        }
+        Session {
+            engine: engine.clone(),
+            language: self.language,
+            limits: self.limits.clone(),
+            store,
+            guest,
+            output,
+            sink: self.sink.clone(),
+            input,
+            dead: None,
+            from_warm_pool,
+        }
+    }
+
+    /// Creates and initialises an instance of this configuration: the cold
+    /// path of `start`, and how the warm pool is filled.
+    pub(crate) async fn instantiate(
+        &self,
+        engine: &Engine,
+        calls: HostCalls,
+    ) -> Result<Fresh, StartError> {
         let pre = engine.guest(self.language)?;
         let output = OutputRouter::new();
         let mut wasi = WasiCtxBuilder::new();
@@ -167,9 +259,10 @@ impl SessionBuilder {
         if let Some(deterministic) = &self.capabilities.deterministic {
             deterministic.apply(&mut wasi);
         }
+        // Stdin bytes are given when the session is made (`session`), so
+        // that a pooled instance can take them too.
         let input = match &self.stdin {
-            Stdin::Empty => Some(RunInput::default()),
-            Stdin::Bytes(bytes) => Some(RunInput::new(bytes.clone())),
+            Stdin::Empty | Stdin::Bytes(_) => Some(RunInput::default()),
             Stdin::Inherit => {
                 wasi.stdin(wasmtime_wasi::cli::stdin());
                 None
@@ -178,20 +271,15 @@ impl SessionBuilder {
         if let Some(input) = &input {
             wasi.stdin(input.clone());
         }
-        // Validates the mounts, then gives them to both routes to the files:
-        // the `fs` module and WASI preopens (plain `open()`).
-        let modules = Modules::new(&self.capabilities, &self.limits)?;
+        // The mounts (validated by `Modules::new`) reach the guest both
+        // through the `fs` module and as WASI preopens (plain `open()`).
         crate::modules::fs::preopen(&mut wasi, &self.capabilities.mounts).map_err(Error::from)?;
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(self.limits.memory_bytes),
             deadline: Instant::now() + self.limits.timeout,
-            calls: HostCalls::new(
-                engine.host_functions().merged_with(&self.host_functions),
-                modules,
-                self.limits.clone(),
-            ),
+            calls,
         };
         let mut store = Store::new(&engine.inner().wasmtime, state);
         store.limiter(|state| &mut state.limiter);
@@ -220,17 +308,18 @@ impl SessionBuilder {
             tokio::time::timeout_at((deadline + HOST_DEADLINE_SLACK).into(), started).await;
         let (_, _, output_hit) = output.finish();
         match result {
-            Ok(Ok(guest)) => Ok(Session {
-                engine: engine.clone(),
-                language: self.language,
-                limits: self.limits.clone(),
+            Ok(Ok(guest)) => Ok(Fresh {
                 store,
                 guest,
                 output,
-                sink: self.sink.clone(),
                 input,
-                dead: None,
             }),
+            Ok(Err(err)) if crate::allocator::is_pool_exhausted(&err) => {
+                Err(StartError::Engine(Error::PoolExhausted {
+                    language: self.language,
+                    message: err.to_string(),
+                }))
+            }
             Ok(Err(err)) => {
                 let status = classify_trap(&err, store.data(), &self.limits, output_hit, false);
                 match status {
@@ -245,6 +334,56 @@ impl SessionBuilder {
                 limit: self.limits.timeout,
             })),
         }
+    }
+}
+
+/// The default argv: code given inline.
+fn default_argv() -> Vec<String> {
+    vec!["-c".to_string()]
+}
+
+/// An instance that has been created and initialised and has run no code
+/// (at most an empty `check-complete`, see [`Fresh::touch_run_path`]): what
+/// `start` makes a [`Session`] of, and what the warm pool holds.
+pub(crate) struct Fresh {
+    store: Store<HostState>,
+    guest: bindings::Guest,
+    output: OutputRouter,
+    input: Option<RunInput>,
+}
+
+impl Fresh {
+    /// Linear memory the instance holds, which a session's memory limit
+    /// counts.
+    pub(crate) fn memory_used(&self) -> u64 {
+        self.store.data().limiter.used()
+    }
+
+    /// Asks the guest whether an empty entry is complete (`check-complete`
+    /// of ""): it compiles an empty string, runs nothing and keeps nothing,
+    /// but touches the compiler's pages, which a first run would otherwise
+    /// fault in (copy-on-write) on the request path. `false` when the guest
+    /// did not answer as expected: the instance is not to be used.
+    pub(crate) async fn touch_run_path(&mut self, engine: &Engine) -> bool {
+        let _ticking = engine.inner().ticker.run_guard();
+        let deadline = Instant::now() + Limits::default().timeout;
+        self.store.data_mut().deadline = deadline;
+        self.store.set_epoch_deadline(1);
+        // No output allowed: a write would trap.
+        self.output.begin(0, None);
+        let call = self.guest.call_run(
+            &mut self.store,
+            "",
+            bindings::Mode::CheckComplete,
+            "<warm-up>",
+        );
+        let answer = tokio::time::timeout_at((deadline + HOST_DEADLINE_SLACK).into(), call).await;
+        let (stdout, stderr, output_hit) = self.output.finish();
+        matches!(answer, Ok(Ok(bindings::Outcome::Ok(None))))
+            && stdout.is_empty()
+            && stderr.is_empty()
+            && output_hit.is_none()
+            && !self.store.data().limiter.refused
     }
 }
 
@@ -272,11 +411,19 @@ pub struct Session {
     /// The guest's stdin, unless it is the host's own.
     input: Option<RunInput>,
     dead: Option<String>,
+    from_warm_pool: bool,
 }
 
 impl Session {
     pub fn language(&self) -> Language {
         self.language
+    }
+
+    /// Whether this session's instance came from the engine's warm pool
+    /// (created and initialised ahead of time, never used before) rather
+    /// than being instantiated by `start`.
+    pub fn from_warm_pool(&self) -> bool {
+        self.from_warm_pool
     }
 
     /// Whether the session can still run code.

@@ -16,12 +16,6 @@ pub(crate) struct RunInput {
 }
 
 impl RunInput {
-    pub(crate) fn new(bytes: Vec<u8>) -> Self {
-        RunInput {
-            unread: Arc::new(Mutex::new(Bytes::from(bytes))),
-        }
-    }
-
     fn unread(&self) -> MutexGuard<'_, Bytes> {
         self.unread
             .lock()

@@ -4,7 +4,11 @@
 //! `./x bench` builds it and writes the report into docs/performance.md.
 //! Usage: `goru-bench [--goru PATH] [--daemon PATH] [--runs N]`.
 
+mod cpu;
 mod daemon;
+mod memory;
+mod pool;
+mod precision;
 
 use goru_runtimes::{Engine, Language, SessionBuilder, Status};
 use std::process::{Command, Stdio};
@@ -17,6 +21,7 @@ struct Options {
 }
 
 fn main() {
+    memory::run_child_if_asked();
     let mut options = Options {
         goru: "target/release/goru".into(),
         daemon: "target/release/goru-daemon".into(),
@@ -57,6 +62,14 @@ fn main() {
     report.push_str(&table);
     report.push('\n');
     report.push_str(&through_daemon(&options, &embedded));
+    report.push('\n');
+    report.push_str(&pool::report(&options));
+    report.push('\n');
+    report.push_str(&memory::report(&options));
+    report.push('\n');
+    report.push_str(&precision::report(&options));
+    report.push('\n');
+    report.push_str(&cpu::report(&options));
     print!("{report}");
 }
 
