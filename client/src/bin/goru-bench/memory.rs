@@ -6,11 +6,12 @@
 //! holding sessions created over one connection. Beside them, in the same
 //! run: an idle native `python3` and `node` process.
 
+use super::daemon::{Daemon, connect_when_listening, encode_request, read_message};
 use goru_runtimes::{Engine, Language, Session, SessionBuilder, Status};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `goru-bench --hold-sessions LANGUAGE 1,100,1000`: hold that many idle
@@ -331,12 +332,7 @@ impl Wire {
         let mut frames = Vec::new();
         for (method, params) in requests {
             self.next_id += 1;
-            let body = serde_json::to_vec(
-                &json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}),
-            )
-            .unwrap();
-            write!(frames, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
-            frames.extend_from_slice(&body);
+            frames.extend_from_slice(&encode_request(self.next_id, method, params));
         }
         let mut results: Vec<Option<Result<Value, Value>>> = vec![None; requests.len()];
         let stream = &self.stream;
@@ -365,38 +361,6 @@ impl Wire {
     }
 }
 
-fn read_message(reader: &mut impl BufRead) -> Value {
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "the daemon closed the stream"
-        );
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = Some(value.trim().parse::<usize>().unwrap());
-        }
-    }
-    let mut body = vec![0; length.expect("a Content-Length header")];
-    reader.read_exact(&mut body).unwrap();
-    serde_json::from_slice(&body).unwrap()
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// goru-daemon holding 1, 100, 1,000 idle sessions of `language` (each ran
 /// `x = 1`), then `print(i)` in all 1,000 and closing them all.
 fn through_daemon(daemon: &str, language: &str) -> (Held, Concurrent) {
@@ -415,14 +379,7 @@ fn through_daemon(daemon: &str, language: &str) -> (Held, Concurrent) {
             .unwrap_or_else(|e| panic!("cannot run {daemon}: {e}")),
     );
     let pid = process.0.id().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let stream = loop {
-        match UnixStream::connect(&path) {
-            Ok(stream) => break stream,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("the daemon did not listen on {}: {e}", path.display()),
-        }
-    };
+    let stream = connect_when_listening(&path);
     let mut wire = Wire {
         reader: BufReader::new(stream.try_clone().unwrap()),
         stream,

@@ -1,12 +1,12 @@
 //! Starting sandboxes: the pooling allocator and the warm pool inside the
 //! engine, and one-shot runs per second through goru-daemon.
 
+use super::daemon::{Daemon, Wire, connect_when_listening};
 use super::{Options, ms, percentiles};
 use goru_runtimes::{Engine, EngineBuilder, Language, SessionBuilder};
-use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use serde_json::json;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -153,15 +153,6 @@ fn wait_for_refill(engine: &Engine, language: Language) {
     }
 }
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Completed one-shot runs per second, the daemon's CPU time per run, and
 /// the p50 and p99 round trip; `None` when `one_core` was asked for and
 /// `taskset` is missing.
@@ -190,11 +181,7 @@ fn one_shot_throughput(daemon: &str, warm_pool: usize, one_core: bool) -> Option
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {daemon}: {e}")),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while UnixStream::connect(&path).is_err() {
-        assert!(Instant::now() < deadline, "the daemon did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    drop(connect_when_listening(&path));
     // Let the warm pools fill before the clock starts.
     std::thread::sleep(Duration::from_millis(500));
     let measuring = Arc::new(AtomicBool::new(false));
@@ -204,12 +191,7 @@ fn one_shot_throughput(daemon: &str, warm_pool: usize, one_core: bool) -> Option
             let path = path.clone();
             let (measuring, stop) = (measuring.clone(), stop.clone());
             std::thread::spawn(move || {
-                let stream = UnixStream::connect(&path).expect("connect");
-                let mut wire = Wire {
-                    reader: BufReader::new(stream.try_clone().unwrap()),
-                    writer: stream,
-                    next_id: 0,
-                };
+                let mut wire = Wire::on(UnixStream::connect(&path).expect("connect"));
                 wire.request(
                     "initialize",
                     json!({"clientId": format!("bench-pool-{i}"), "protocolVersion": 1}),
@@ -303,56 +285,4 @@ fn clock_ticks_per_second() -> f64 {
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .and_then(|text| text.trim().parse().ok())
         .unwrap_or(100.0)
-}
-
-/// A blocking, one-request-at-a-time JSON-RPC client.
-struct Wire {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-    next_id: u64,
-}
-
-impl Wire {
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let body = serde_json::to_vec(
-            &json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}),
-        )
-        .unwrap();
-        write!(self.writer, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
-        self.writer.write_all(&body).unwrap();
-        self.writer.flush().unwrap();
-        loop {
-            let message = self.read();
-            if message["id"] == json!(self.next_id) {
-                if let Some(error) = message.get("error") {
-                    panic!("{method} failed: {error}");
-                }
-                return message["result"].clone();
-            }
-        }
-    }
-
-    fn read(&mut self) -> Value {
-        let mut length = None;
-        loop {
-            let mut line = String::new();
-            assert!(
-                self.reader.read_line(&mut line).unwrap() > 0,
-                "the daemon closed the stream"
-            );
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = Some(value.trim().parse::<usize>().unwrap());
-            }
-        }
-        let mut body = vec![0; length.expect("a Content-Length header")];
-        self.reader.read_exact(&mut body).unwrap();
-        serde_json::from_slice(&body).unwrap()
-    }
 }
