@@ -23,6 +23,7 @@ Examples:
   goru --timeout 2s --memory 64MiB solution.py < input.txt
   goru --mount /data:./data:ro --mount /out:./out:rwc job.py
   goru --allow-host https://api.example.com fetch.py
+  goru --packages .goru/packages -c 'import attrs'    (after `goru deps install attrs`)
   goru --connect /tmp/goru.sock script.py";
 
 /// Run untrusted Python and JavaScript in a WebAssembly sandbox.
@@ -56,6 +57,76 @@ pub enum Command {
     /// of an expression is printed (and kept in `_`).
     #[command(after_help = REPL_HELP)]
     Repl(ReplArgs),
+    /// Install, list and remove the Python packages code can import with
+    /// `--packages DIR` (pure-Python wheels only).
+    #[command(after_help = DEPS_HELP)]
+    Deps(DepsArgs),
+}
+
+const DEPS_HELP: &str = "\
+Packages are pure-Python wheels (py3-none-any) from a package index (PyPI by
+default), resolved with their dependencies for goru's Python (CPython 3.14 on
+WebAssembly/WASI), each file checked against the index's sha256 and the
+wheel's RECORD. Nothing from a package runs on this machine: no setup script,
+no build step, no pip. Packages with compiled code (numpy, for one) cannot
+run in the sandbox and are refused with the reason.
+
+Examples:
+  goru deps install attrs python-dateutil
+  goru deps install 'pydantic>=2' --dir ./pkgs
+  goru deps list
+  goru --packages .goru/packages -l python -c 'import attrs; print(attrs.__version__)'
+  goru --packages .goru/packages --allow-install tabulate script.py";
+
+/// `goru deps`.
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    #[command(subcommand)]
+    pub command: DepsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DepsCommand {
+    /// Install packages with their dependencies (newest versions that fit).
+    Install {
+        /// What to install: NAME, NAME[EXTRAS] or NAME with a PEP 440
+        /// specifier, such as `attrs`, `'attrs>=23,<26'`, `'jinja2[i18n]'`.
+        #[arg(value_name = "NAME[SPEC]", required = true)]
+        packages: Vec<String>,
+        #[command(flatten)]
+        dir: PackagesDirArg,
+        #[command(flatten)]
+        index: IndexArg,
+    },
+    /// List the installed packages and their versions.
+    List {
+        #[command(flatten)]
+        dir: PackagesDirArg,
+    },
+    /// Remove packages (their dependencies stay).
+    Remove {
+        #[arg(value_name = "NAME", required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        dir: PackagesDirArg,
+    },
+}
+
+/// Where packages are installed.
+#[derive(Debug, Args)]
+pub struct PackagesDirArg {
+    /// The packages directory (created when missing).
+    #[arg(long, value_name = "DIR", default_value = ".goru/packages", env = env::PACKAGES_DIR)]
+    pub dir: PathBuf,
+}
+
+/// Which index packages come from.
+#[derive(Debug, Args)]
+pub struct IndexArg {
+    /// A package index with the simple API (PEP 691 JSON or PEP 503 HTML),
+    /// such as a private mirror.
+    #[arg(long = "index-url", value_name = "URL", env = env::INDEX_URL, default_value = goru_packages::DEFAULT_INDEX_URL)]
+    pub index_url: String,
 }
 
 const REPL_HELP: &str = "\
@@ -178,6 +249,21 @@ pub struct CapabilityArgs {
     /// refused unless allowed literally.
     #[arg(long = "allow-host", value_name = "URL", value_parser = parse_allowed_host)]
     pub allow_hosts: Vec<String>,
+
+    /// Python packages installed in DIR (by `goru deps install --dir DIR`):
+    /// mounted read-only at /packages and appended to `sys.path`.
+    #[arg(long, value_name = "DIR")]
+    pub packages: Option<PathBuf>,
+
+    /// Let the code install NAME and its dependencies into the --packages
+    /// directory with `install_pkg("NAME", ">=1.0")` (repeatable). Other
+    /// names are refused.
+    #[arg(long = "allow-install", value_name = "NAME", requires = "packages")]
+    pub allow_install: Vec<String>,
+
+    /// The package index `install_pkg` uses [default: PyPI's].
+    #[arg(long = "index-url", value_name = "URL", env = env::INDEX_URL)]
+    pub index_url: Option<String>,
 }
 
 /// Checks one `--allow-host` entry.
@@ -223,4 +309,8 @@ pub mod env {
     /// only. Default: `$XDG_STATE_HOME/goru/repl-history-LANG`, else
     /// `~/.local/state/goru/repl-history-LANG`.
     pub const HISTORY: &str = "GORU_HISTORY";
+    /// Default for `goru deps --dir`.
+    pub const PACKAGES_DIR: &str = "GORU_PACKAGES_DIR";
+    /// Default for `--index-url` (`goru deps install`, `install_pkg`).
+    pub const INDEX_URL: &str = "GORU_INDEX_URL";
 }

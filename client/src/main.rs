@@ -2,6 +2,7 @@
 
 mod cli;
 mod connect;
+mod deps;
 mod repl;
 mod report;
 
@@ -9,7 +10,8 @@ use clap::{CommandFactory, FromArgMatches};
 use cli::{CapabilityArgs, Cli, Command, LimitArgs, RunArgs};
 use goru_runtimes::{
     Capabilities, Deterministic, Engine, HttpCapability, KvLimits, Language, Limits, OutputSink,
-    SessionBuilder, Status, Stdin, Stream, exit_code, parse_duration, parse_size,
+    PackagesCapability, SessionBuilder, Status, Stdin, Stream, exit_code, parse_duration,
+    parse_size,
 };
 use std::io::{Read, Write};
 use std::path::Path;
@@ -54,6 +56,7 @@ fn main() {
             run(args, given)
         }
         Some(Command::Repl(args)) => repl::main(args),
+        Some(Command::Deps(args)) => deps::main(args),
         None => run(cli.run, connect::GivenLimits::of(Some(&matches))),
     };
     let code = match result {
@@ -131,14 +134,24 @@ fn capabilities(args: &CapabilityArgs) -> Result<Capabilities, Fatal> {
         mounts: args.mounts.clone(),
         http: (!args.allow_hosts.is_empty())
             .then(|| HttpCapability::allowing(args.allow_hosts.iter().cloned())),
+        packages: args.packages.as_ref().map(|dir| PackagesCapability {
+            // Absolute, so that it means the same to a daemon (`--connect`).
+            dir: std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+            allow_install: args.allow_install.clone(),
+            index_url: args.index_url.clone(),
+        }),
         ..Capabilities::none()
     };
     // Each `--mount` was checked when parsed; this catches one given twice.
     capabilities.validate().map_err(|err| {
-        Fatal::usage(
-            err.to_string(),
-            Some("give each mount point once: `--mount GUEST:HOST:MODE`".to_string()),
-        )
+        let hint = match err {
+            goru_runtimes::Error::Packages(_) => {
+                "install packages into a directory with `goru deps install NAME --dir DIR`, \
+                 then run with `--packages DIR`"
+            }
+            _ => "give each mount point once: `--mount GUEST:HOST:MODE`",
+        };
+        Fatal::usage(err.to_string(), Some(hint.to_string()))
     })?;
     Ok(capabilities)
 }

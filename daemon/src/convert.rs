@@ -108,6 +108,19 @@ pub(crate) fn capabilities(asked: &wire::Capabilities) -> Result<Capabilities, E
             ),
         ));
     }
+    if let Some(packages) = capabilities
+        .packages
+        .as_ref()
+        .filter(|p| !p.dir.is_absolute())
+    {
+        return Err(ErrorObject::new(
+            codes::INVALID_PARAMS,
+            format!(
+                "capabilities: packages dir `{}` must be absolute",
+                packages.dir.display()
+            ),
+        ));
+    }
     capabilities
         .validate()
         .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;

@@ -231,9 +231,9 @@ fn start_error(err: StartError) -> ErrorObject {
             codes::SANDBOX_START_FAILED,
             format!("the sandbox could not start within its limits ({status:?})"),
         ),
-        StartError::Engine(err @ (Error::Mount(_) | Error::Http(_) | Error::Limit(_))) => {
-            ErrorObject::new(codes::INVALID_PARAMS, err.to_string())
-        }
+        StartError::Engine(
+            err @ (Error::Mount(_) | Error::Http(_) | Error::Limit(_) | Error::Packages(_)),
+        ) => ErrorObject::new(codes::INVALID_PARAMS, err.to_string()),
         StartError::Engine(err) => ErrorObject::new(codes::SANDBOX_START_FAILED, err.to_string()),
     }
 }

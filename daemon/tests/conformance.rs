@@ -43,6 +43,7 @@ over_both_transports!(
     exceptions_and_exits,
     a_timeout_ends_the_session,
     limits_and_capabilities_are_checked,
+    packages_reach_python_sessions,
     streaming_sends_output_before_the_result,
     cancel_request_stops_a_run,
     a_busy_session_refuses_a_second_run,
@@ -466,6 +467,65 @@ fn limits_and_capabilities_are_checked(transport: Transport) {
     assert_eq!(
         client.call("session/list", Value::Null)["sessions"],
         json!([])
+    );
+}
+
+fn packages_reach_python_sessions(transport: Transport) {
+    let (_daemon, mut client) = start(transport, &[]);
+    client.initialize(&unique_client_id("packages"));
+    let packages = tempfile::tempdir().unwrap();
+    std::fs::create_dir(packages.path().join("greeting")).unwrap();
+    std::fs::write(
+        packages.path().join("greeting/__init__.py"),
+        "WORD = 'hello'\n",
+    )
+    .unwrap();
+    let dir = packages.path().to_str().unwrap();
+    let session = client.call(
+        "session/create",
+        json!({"language": "python", "capabilities": {"packages": {"dir": dir}}}),
+    )["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let result = client.run(
+        &session,
+        "import greeting\nprint(greeting.WORD)\ntry:\n    install_pkg('attrs')\nexcept PermissionError as e:\n    print('refused')",
+    );
+    assert_eq!(result["stdout"], "hello\nrefused\n", "{result}");
+    // Relative directories mean nothing to the daemon; JavaScript has no packages.
+    let error = client.expect_error(
+        "session/create",
+        json!({"language": "python", "capabilities": {"packages": {"dir": "pkgs"}}}),
+        code::INVALID_PARAMS,
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be absolute"),
+        "{error}"
+    );
+    let error = client.expect_error(
+        "session/create",
+        json!({"language": "javascript", "capabilities": {"packages": {"dir": dir}}}),
+        code::INVALID_PARAMS,
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Python sessions only"),
+        "{error}"
+    );
+    let error = client.expect_error(
+        "session/create",
+        json!({"language": "python", "capabilities": {"packages": {"dir": dir, "allowInstall": ["../x"]}}}),
+        code::INVALID_PARAMS,
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("allow-list"),
+        "{error}"
     );
 }
 

@@ -158,6 +158,12 @@ struct CapabilitiesSchema {
     fs_limits: Option<Value>,
     /// `{"allow": ["api.example.com", ...], "timeoutMs": ..., ...}`.
     http: Option<Value>,
+    /// Python packages: `{"dir": "/abs/packages", "allowInstall": ["attrs"],
+    /// "indexUrl": "https://pypi.org/simple"}`. `dir` (made by `goru deps
+    /// install`) is mounted read-only at `/packages` and appended to
+    /// `sys.path`; `install_pkg` may install the names in `allowInstall`
+    /// (default none) from `indexUrl` (default PyPI) into it.
+    packages: Option<Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -8,6 +8,7 @@ use crate::deterministic::Deterministic;
 use crate::modules::fs::{FsLimits, Mount, MountError};
 use crate::modules::http::HttpCapability;
 use crate::modules::kv::KvLimits;
+use crate::modules::packages::PackagesCapability;
 use serde::{Deserialize, Serialize};
 
 /// What a session may reach. `Capabilities::default()` grants nothing.
@@ -33,6 +34,11 @@ pub struct Capabilities {
     /// each request. `None`, or no hosts: the module is off.
     #[serde(default)]
     pub http: Option<HttpCapability>,
+    /// Python packages: a directory of installed packages, mounted
+    /// read-only at `/packages` and appended to `sys.path`, and the names
+    /// `install_pkg` may install into it. `None`: the standard library only.
+    #[serde(default)]
+    pub packages: Option<PackagesCapability>,
 }
 
 impl Capabilities {
@@ -43,8 +49,36 @@ impl Capabilities {
 
     /// Checks what can be checked before a session starts (also done by
     /// [`crate::SessionBuilder::start`]): mount points absolute, normalized,
-    /// not `/` and distinct; mounted host paths existing directories.
-    pub fn validate(&self) -> Result<(), MountError> {
-        crate::modules::fs::validate(&self.mounts)
+    /// not `/`, distinct and not `/packages` when packages are given;
+    /// mounted host paths existing directories; the packages capability's
+    /// directory, allow-list and index URL.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        crate::modules::fs::validate(&self.mounts)?;
+        if let Some(packages) = &self.packages {
+            packages.validate()?;
+            let guest = crate::modules::packages::GUEST_PATH;
+            if self.mounts.iter().any(|m| m.guest == guest) {
+                return Err(MountError::BadGuestPath {
+                    guest: guest.to_string(),
+                    reason: "it is where the packages directory is mounted",
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every directory the guest sees through WASI: the mounts and, when
+    /// given, the packages directory (read-only).
+    pub(crate) fn preopens(&self) -> Vec<Mount> {
+        let mut preopens = self.mounts.clone();
+        if let Some(packages) = &self.packages {
+            preopens.push(Mount::new(
+                crate::modules::packages::GUEST_PATH,
+                packages.dir.clone(),
+                crate::MountMode::Ro,
+            ));
+        }
+        preopens
     }
 }

@@ -16,6 +16,10 @@ pub enum Error {
     /// The `http` capability could not be used (a bad allowed host).
     #[error(transparent)]
     Http(#[from] HttpConfigError),
+    /// The `packages` capability could not be used (a missing directory, a
+    /// bad name on the allow-list, a bad index URL, a JavaScript session).
+    #[error(transparent)]
+    Packages(#[from] crate::PackagesConfigError),
     /// The wasmtime engine could not be configured on this host.
     #[error("could not set up the WebAssembly engine: {0}")]
     EngineSetup(String),

@@ -50,6 +50,9 @@ pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_durati
 pub use modules::fs::{FsLimits, Mount, MountError, MountMode};
 pub use modules::http::{BadEntry, HttpCapability, HttpConfigError};
 pub use modules::kv::KvLimits;
+pub use modules::packages::{
+    GUEST_PATH as PACKAGES_GUEST_PATH, PackagesCapability, PackagesConfigError,
+};
 pub use outcome::{GuestException, Outcome, Status, Stream, exit_code};
 pub use output::OutputSink;
 pub use session::{Mode, Session, SessionBuilder, StartError, Stdin};

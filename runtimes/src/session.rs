@@ -174,6 +174,7 @@ impl SessionBuilder {
             && !matches!(self.stdin, Stdin::Inherit)
             && self.capabilities.deterministic.is_none()
             && self.capabilities.mounts.is_empty()
+            && self.capabilities.packages.is_none()
     }
 
     /// Creates the sandbox: takes an instance from the engine's warm pool
@@ -184,6 +185,12 @@ impl SessionBuilder {
     /// instance.
     pub async fn start(&self, engine: &Engine) -> Result<Session, StartError> {
         self.limits.validate().map_err(Error::from)?;
+        if self.capabilities.packages.is_some() {
+            if self.language != Language::Python {
+                return Err(Error::from(crate::PackagesConfigError::PythonOnly).into());
+            }
+            self.capabilities.validate()?;
+        }
         // Validates the mounts and `http` before any instance is made or taken.
         let modules = Modules::new(&self.capabilities, &self.limits)?;
         let calls = HostCalls::new(
@@ -241,6 +248,14 @@ impl SessionBuilder {
         }
     }
 
+    /// What the guest appends to `sys.path`: where its packages are mounted.
+    fn module_paths(&self) -> Vec<String> {
+        match &self.capabilities.packages {
+            Some(_) => vec![crate::modules::packages::GUEST_PATH.to_string()],
+            None => Vec::new(),
+        }
+    }
+
     /// Creates and initialises an instance of this configuration: the cold
     /// path of `start`, and how the warm pool is filled.
     pub(crate) async fn instantiate(
@@ -273,7 +288,8 @@ impl SessionBuilder {
         }
         // The mounts (validated by `Modules::new`) reach the guest both
         // through the `fs` module and as WASI preopens (plain `open()`).
-        crate::modules::fs::preopen(&mut wasi, &self.capabilities.mounts).map_err(Error::from)?;
+        crate::modules::fs::preopen(&mut wasi, &self.capabilities.preopens())
+            .map_err(Error::from)?;
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -300,6 +316,7 @@ impl SessionBuilder {
             let guest = pre.instantiate_async(&mut store).await?;
             let options = bindings::Options {
                 argv: self.argv.clone(),
+                module_paths: self.module_paths(),
             };
             guest.call_init(&mut store, &options).await?;
             wasmtime::Result::Ok(guest)

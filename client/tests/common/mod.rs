@@ -55,6 +55,8 @@ pub fn goru_in(dir: Option<&Path>, args: &[&str], stdin: &[u8]) -> Run {
         .env("NO_COLOR", "1")
         .env_remove("GORU_LANG")
         .env_remove("GORU_CONNECT")
+        .env_remove("GORU_INDEX_URL")
+        .env_remove("GORU_PACKAGES_DIR")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -263,7 +263,31 @@ def _format_traceback(error):
         return "".join(traceback.format_exception_only(error))
 
 
+def _missing_module_note(error):
+    """Why an import failed in goru's Python, and what would work instead."""
+    top = (error.name or "").partition(".")[0]
+    if not top or top in sys.modules:
+        return None
+    if top in sys.stdlib_module_names:
+        return (
+            f"note: `{top}` is part of Python's standard library but not of goru's Python "
+            "(CPython on WebAssembly/WASI has no processes, threads, sockets, ssl, ctypes, "
+            "terminals or compression libraries beyond zlib); a package that needs it cannot "
+            "run here. For HTTP use the `http` module."
+        )
+    return (
+        f"note: no package provides `{top}` here. Install pure-Python packages with "
+        "`goru deps install NAME` and run with `--packages .goru/packages`, or call "
+        "install_pkg(NAME) in a session that allows it."
+    )
+
+
 def _describe(error):
+    if isinstance(error, ModuleNotFoundError) and not getattr(error, "_goru_noted", False):
+        note = _missing_module_note(error)
+        if note:
+            error.add_note(note)
+            error._goru_noted = True
     return GuestException(
         type_name=_type_name(type(error)),
         message=_safe_str(error),
@@ -286,6 +310,8 @@ def _run(code, mode, filename):
 class WitWorld(wit_world.WitWorld):
     def init(self, options):
         sys.argv = list(options.argv) or [""]
+        # After the standard library: a package cannot shadow it or goru's own modules.
+        sys.path.extend(path for path in options.module_paths if path not in sys.path)
         # The snapshot may hold the build machine's variables; the guest has none.
         os.environ.clear()
 

@@ -1,4 +1,5 @@
-//! goru's built-in guest modules (`kv`, `fs`, `http`).
+//! goru's built-in guest modules (`kv`, `fs`, `http`, and `packages`'
+//! `install_pkg`).
 //!
 //! Each module is host code plus a thin wrapper in each guest language, side
 //! by side in its folder (`kv/mod.rs`, `kv/kv.py`, `kv/kv.js`). The wrappers
@@ -10,6 +11,7 @@
 pub mod fs;
 pub mod http;
 pub mod kv;
+pub mod packages;
 
 use crate::{Capabilities, Limits};
 use serde::Serialize;
@@ -57,6 +59,7 @@ pub(crate) struct Modules {
     kv: Option<kv::KvStore>,
     fs: Option<fs::FsMounts>,
     http: Option<http::Http>,
+    packages: Option<packages::Packages>,
 }
 
 impl Modules {
@@ -70,6 +73,11 @@ impl Modules {
                 Some(http) => http::Http::new(http, limits.max_host_payload_bytes)?,
                 None => None,
             },
+            packages: capabilities
+                .packages
+                .as_ref()
+                .map(packages::Packages::new)
+                .transpose()?,
         })
     }
 
@@ -104,6 +112,15 @@ impl Modules {
             "http" => match &self.http {
                 Some(http) => http.call(function, args).await,
                 None => Err(ModuleError::disabled("http", "--allow-host HOST")),
+            },
+            "packages" => match &self.packages {
+                Some(packages) => packages.call(function, args).await,
+                None => Err(ModuleError::new(
+                    "PermissionError",
+                    "installing packages is not enabled in this sandbox: it has no packages \
+                     directory (give one with `--packages DIR` and allow names with \
+                     `--allow-install NAME` on the command line, or the `packages` capability)",
+                )),
             },
             _ => Err(ModuleError::new(
                 "RuntimeError",

@@ -1,0 +1,113 @@
+//! The installer: resolve against the index, download and check, install.
+
+use crate::index::IndexClient;
+use crate::resolve::Resolver;
+use crate::{Error, Limits, PackageDir, Progress, Request};
+use std::sync::Arc;
+
+/// A package by name and version, as the installer reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    /// The normalized name (PEP 503).
+    pub name: String,
+    pub version: String,
+}
+
+impl Package {
+    pub(crate) fn new(name: impl ToString, version: &str) -> Self {
+        Package {
+            name: name.to_string(),
+            version: version.to_string(),
+        }
+    }
+}
+
+/// What an install did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Written by this install, in name order.
+    pub installed: Vec<Package>,
+    /// Needed and already there at the same version.
+    pub unchanged: Vec<Package>,
+    /// Older (or other) versions removed for the ones installed.
+    pub replaced: Vec<Package>,
+}
+
+/// Installs pure-Python wheels from one index. Cheap to clone.
+#[derive(Clone)]
+pub struct Installer {
+    client: IndexClient,
+    limits: Limits,
+}
+
+impl Installer {
+    /// An installer for the simple index at `index_url` (PEP 691 JSON or
+    /// PEP 503 HTML; [`crate::DEFAULT_INDEX_URL`] is PyPI's) with the
+    /// default [`Limits`].
+    pub fn new(index_url: &str) -> Result<Self, Error> {
+        Installer::with_limits(index_url, Limits::default())
+    }
+
+    pub fn with_limits(index_url: &str, limits: Limits) -> Result<Self, Error> {
+        Ok(Installer {
+            client: IndexClient::new(index_url, limits.clone())?,
+            limits,
+        })
+    }
+
+    /// The index URL (with a trailing `/`).
+    pub fn index_url(&self) -> &str {
+        self.client.base().as_str()
+    }
+
+    /// Resolves `requests` with their dependencies for the guest, downloads
+    /// and checks every wheel, and installs them into `dir`. Nothing is
+    /// written unless everything resolved and checked. When every request
+    /// is already satisfied by what `dir` holds, nothing is fetched.
+    pub async fn install(
+        &self,
+        dir: &PackageDir,
+        requests: &[Request],
+        progress: Arc<dyn Progress>,
+    ) -> Result<Report, Error> {
+        if let Some(report) = already_satisfied(dir, requests)? {
+            return Ok(report);
+        }
+        let resolved = Resolver::new(&self.client, &self.limits, &progress)
+            .resolve(requests)
+            .await?;
+        let dir = dir.clone();
+        let limits = self.limits.clone();
+        // Unpacking and moving files is blocking work.
+        tokio::task::spawn_blocking(move || dir.install(resolved, &limits, progress.as_ref()))
+            .await
+            .map_err(|e| Error::Io {
+                path: Default::default(),
+                source: std::io::Error::other(format!("the install task failed: {e}")),
+            })?
+    }
+}
+
+/// `Some` when each request (without extras) names a package `dir` holds
+/// at a version its specifiers allow.
+fn already_satisfied(dir: &PackageDir, requests: &[Request]) -> Result<Option<Report>, Error> {
+    let mut report = Report::default();
+    for request in requests {
+        if !request.extras.is_empty() {
+            return Ok(None);
+        }
+        let Some(installed) = dir.find(request.name.as_ref())? else {
+            return Ok(None);
+        };
+        let Ok(version) = installed.version.parse() else {
+            return Ok(None);
+        };
+        if !request.specifiers.contains(&version) {
+            return Ok(None);
+        }
+        report
+            .unchanged
+            .push(Package::new(&installed.name, &installed.version));
+    }
+    Ok(Some(report))
+}

@@ -1,0 +1,193 @@
+//! `packages`: Python packages for the guest. A host directory of installed
+//! pure-Python packages (see the goru-packages crate) is mounted read-only
+//! at [`GUEST_PATH`] and put at the end of `sys.path`; and, when the
+//! session allows it, `install_pkg(name, spec)` installs more into it, only
+//! names on the session's allow-list, through the host-side installer.
+//!
+//! The guest names a package and a PEP 440 specifier, nothing else: no URL,
+//! index, option or file, so it cannot make the host fetch or run anything
+//! the embedder did not allow.
+
+use super::{ModuleError, string_arg};
+use goru_packages::{Error as InstallError, Installer, NoProgress, PackageDir, Request};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Where the guest sees the packages directory.
+pub const GUEST_PATH: &str = "/packages";
+
+/// The `packages` capability.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PackagesCapability {
+    /// The host directory of installed packages (made by `goru deps
+    /// install` or [`goru_packages::Installer`]). Mounted read-only.
+    pub dir: PathBuf,
+    /// Names the guest may install with `install_pkg` (any spelling;
+    /// compared after PEP 503 normalization). Empty (the default):
+    /// `install_pkg` is refused. The dependencies of an allowed package are
+    /// installed with it.
+    #[serde(default)]
+    pub allow_install: Vec<String>,
+    /// The package index `install_pkg` uses (PEP 691 or PEP 503 simple
+    /// API). `None` (the default): PyPI, [`goru_packages::DEFAULT_INDEX_URL`].
+    #[serde(default)]
+    pub index_url: Option<String>,
+}
+
+impl PackagesCapability {
+    /// Packages from `dir`, without installs.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        PackagesCapability {
+            dir: dir.into(),
+            allow_install: Vec::new(),
+            index_url: None,
+        }
+    }
+
+    /// Checks the directory, the allow-list's names and the index URL.
+    pub fn validate(&self) -> Result<(), PackagesConfigError> {
+        self.allowed()?;
+        let metadata = std::fs::metadata(&self.dir).map_err(|e| PackagesConfigError::Dir {
+            dir: self.dir.clone(),
+            message: e.to_string(),
+        })?;
+        if !metadata.is_dir() {
+            return Err(PackagesConfigError::Dir {
+                dir: self.dir.clone(),
+                message: "not a directory".into(),
+            });
+        }
+        if let Some(url) = &self.index_url {
+            Installer::new(url).map_err(|e| PackagesConfigError::Index(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn allowed(&self) -> Result<BTreeSet<String>, PackagesConfigError> {
+        self.allow_install
+            .iter()
+            .map(|name| {
+                goru_packages::package_name(name)
+                    .map(|n| n.to_string())
+                    .map_err(|e| PackagesConfigError::AllowList(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// A `packages` capability that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PackagesConfigError {
+    #[error("packages directory {}: {message}", dir.display())]
+    Dir { dir: PathBuf, message: String },
+    #[error("install allow-list: {0}")]
+    AllowList(String),
+    #[error("{0}")]
+    Index(String),
+    #[error("packages are for Python sessions only")]
+    PythonOnly,
+}
+
+/// The module's state in one session.
+pub(crate) struct Packages {
+    dir: PathBuf,
+    allowed: BTreeSet<String>,
+    index_url: String,
+}
+
+impl Packages {
+    pub(crate) fn new(capability: &PackagesCapability) -> Result<Self, PackagesConfigError> {
+        capability.validate()?;
+        Ok(Packages {
+            dir: capability.dir.clone(),
+            allowed: capability.allowed()?,
+            index_url: capability
+                .index_url
+                .clone()
+                .unwrap_or_else(|| goru_packages::DEFAULT_INDEX_URL.to_string()),
+        })
+    }
+
+    pub(crate) async fn call(&self, function: &str, args: Value) -> Result<Value, ModuleError> {
+        match function {
+            "install" => self.install(&args).await,
+            _ => Err(ModuleError::new(
+                "RuntimeError",
+                format!("no function `packages.{function}`"),
+            )),
+        }
+    }
+
+    async fn install(&self, args: &Value) -> Result<Value, ModuleError> {
+        let name = string_arg(args, "name")?;
+        let spec = string_arg(args, "spec")?;
+        let request = Request::from_parts(name, spec)
+            .map_err(|e| ModuleError::new("ValueError", e.to_string()))?;
+        if self.allowed.is_empty() {
+            return Err(ModuleError::new(
+                "PermissionError",
+                "installing packages is not enabled in this sandbox (allow names with \
+                 `--allow-install NAME` next to `--packages DIR` on the command line, or the \
+                 `packages` capability's `allowInstall`)",
+            ));
+        }
+        if !self.allowed.contains(request.name.as_ref()) {
+            let allowed: Vec<&str> = self.allowed.iter().map(String::as_str).collect();
+            return Err(ModuleError::new(
+                "PermissionError",
+                format!(
+                    "`{}` is not on this sandbox's install allow-list (allowed: {})",
+                    request.name,
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        let installer = installer(&self.index_url).map_err(install_error)?;
+        let dir = PackageDir::open(&self.dir).map_err(install_error)?;
+        let report = installer
+            .install(&dir, std::slice::from_ref(&request), Arc::new(NoProgress))
+            .await
+            .map_err(install_error)?;
+        let version = report
+            .installed
+            .iter()
+            .chain(&report.unchanged)
+            .find(|p| p.name == request.name.as_ref())
+            .map(|p| p.version.clone())
+            .unwrap_or_default();
+        let installed: Vec<Value> = report
+            .installed
+            .iter()
+            .map(|p| json!([p.name, p.version]))
+            .collect();
+        Ok(json!({"version": version, "installed": installed}))
+    }
+}
+
+/// One installer per index URL for the whole process: its HTTP client
+/// (connections, TLS roots) is shared by every session.
+fn installer(index_url: &str) -> Result<Installer, InstallError> {
+    static INSTALLERS: OnceLock<Mutex<HashMap<String, Installer>>> = OnceLock::new();
+    let installers = INSTALLERS.get_or_init(Default::default);
+    let mut installers = installers.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(installer) = installers.get(index_url) {
+        return Ok(installer.clone());
+    }
+    let installer = Installer::new(index_url)?;
+    installers.insert(index_url.to_string(), installer.clone());
+    Ok(installer)
+}
+
+/// The exception an install failure raises in the guest.
+fn install_error(error: InstallError) -> ModuleError {
+    let kind = match &error {
+        InstallError::InvalidName { .. } | InstallError::InvalidRequirement { .. } => "ValueError",
+        InstallError::Index { .. } => "ConnectionError",
+        _ => "RuntimeError",
+    };
+    ModuleError::new(kind, format!("install_pkg failed: {error}"))
+}
