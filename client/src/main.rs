@@ -87,6 +87,7 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
     let limits = limits(&cli.limits)?;
     let capabilities = capabilities(&cli.capabilities)?;
     let program = program(cli)?;
+    let capabilities = for_language(capabilities, program.language)?;
     let engine = Engine::builder()
         .on_progress(report::progress)
         // One process, few sandboxes: reserving a pool costs more than it saves.
@@ -153,6 +154,17 @@ fn capabilities(args: &CapabilityArgs) -> Result<Capabilities, Fatal> {
         };
         Fatal::usage(err.to_string(), Some(hint.to_string()))
     })?;
+    Ok(capabilities)
+}
+
+/// Refuses capabilities the language has no use for (packages are Python's).
+fn for_language(capabilities: Capabilities, language: Language) -> Result<Capabilities, Fatal> {
+    if capabilities.packages.is_some() && language != Language::Python {
+        return Err(Fatal::usage(
+            format!("`--packages` is for Python only; this is {language}"),
+            Some("run Python code (`-l python`), or leave out `--packages`".to_string()),
+        ));
+    }
     Ok(capabilities)
 }
 

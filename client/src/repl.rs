@@ -11,7 +11,7 @@
 //! Ctrl-D); otherwise they are read from stdin as they are, without prompts.
 
 use crate::cli::{ReplArgs, env};
-use crate::{Fatal, capabilities, limits, report, report_status};
+use crate::{for_language, Fatal, capabilities, limits, report, report_status};
 use goru_runtimes::{
     Engine, Error, Language, Mode, Outcome, OutputSink, Session, SessionBuilder, StartError,
     Status, Stdin, Stream, exit_code,
@@ -46,7 +46,7 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
     let mut builder = SessionBuilder::new(language);
     builder
         .limits(limits)
-        .capabilities(capabilities(&args.capabilities)?)
+        .capabilities(for_language(capabilities(&args.capabilities)?, language)?)
         .argv(vec![String::new()])
         // The REPL's own input is the host's stdin; the guest's is empty.
         .stdin(Stdin::Empty)

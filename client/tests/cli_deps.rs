@@ -230,7 +230,7 @@ fn refusals_say_why() {
     let run = goru(&["--packages", dir, "-l", "js", "-c", "1"]);
     run.assert_code(2);
     assert!(
-        run.stderr.contains("Python sessions only"),
+        run.stderr.contains("`--packages` is for Python only"),
         "{}",
         run.stderr
     );
