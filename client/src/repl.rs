@@ -11,7 +11,7 @@
 //! Ctrl-D); otherwise they are read from stdin as they are, without prompts.
 
 use crate::cli::{ReplArgs, env};
-use crate::{for_language, Fatal, capabilities, limits, report, report_status};
+use crate::{Fatal, capabilities, for_language, limits, report, report_status};
 use goru_runtimes::{
     Engine, Error, Language, Mode, Outcome, OutputSink, Session, SessionBuilder, StartError,
     Status, Stdin, Stream, exit_code,

@@ -64,7 +64,11 @@ async fn demo_index() -> Index {
             "demo_pkg/__init__.py",
             "from helper import ANSWER\n__version__ = '2.0'\n",
         )),
-        IndexFile::wheel(&Wheel::new("helper", "1.0").file("helper/__init__.py", "ANSWER = 42\n")),
+        IndexFile::wheel(
+            &Wheel::new("helper", "1.0")
+                .file("helper/__init__.py", "ANSWER = 42\n")
+                .file("helper/data.txt", "from a resource\n"),
+        ),
         IndexFile::wheel(&Wheel::new("other-pkg", "1.0")),
     ];
     Index::start(Api::Json, files).await
@@ -125,6 +129,15 @@ async fn installed_packages_import_from_a_read_only_mount() {
         out.starts_with("2.0 42 /packages/demo_pkg/__init__.py\n/packages\nwrite refused\n"),
         "{out}"
     );
+    // What packages use to find their own files and versions works.
+    let outcome = run(
+        &builder(PackagesCapability::new(dir.path())),
+        "import importlib.resources, importlib.metadata\n\
+         print(importlib.resources.files('helper').joinpath('data.txt').read_text(), end='')\n\
+         print(importlib.metadata.version('demo-pkg'), importlib.metadata.version('helper'))",
+    )
+    .await;
+    assert_eq!(stdout(&outcome), "from a resource\n2.0 1.0\n");
     // A package can never shadow the standard library: it comes last.
     let outcome = run(
         &builder(PackagesCapability::new(dir.path())),

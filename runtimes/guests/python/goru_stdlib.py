@@ -119,4 +119,20 @@ def _all_codecs():
     ]
 
 
-UNAVAILABLE = _import_all(MODULES + _all_codecs())
+# Packages whose every submodule is bundled: installed packages (goru deps)
+# reach into them lazily, e.g. certifi and tzdata through
+# `importlib.resources` (which needs `importlib.resources._adapters` and
+# `zipfile._path`), version lookups through `importlib.metadata`.
+WHOLE_PACKAGES = ("importlib", "zipfile", "json", "email", "collections")
+
+
+def _submodules(packages):
+    names = []
+    for name in packages:
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
+            names.append(info.name)
+    return names
+
+
+UNAVAILABLE = _import_all(MODULES + _all_codecs() + _submodules(WHOLE_PACKAGES))
