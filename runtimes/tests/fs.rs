@@ -1,10 +1,14 @@
 //! Mounts and the `fs` module through the engine API, from Python: modes,
 //! every way out of a mount, size caps, isolation between sessions.
 
+#[path = "support/outcomes.rs"]
+mod outcomes;
+
 use goru_runtimes::{
     Capabilities, Engine, Error, FsLimits, Language, Mount, MountError, MountMode, Outcome,
-    SessionBuilder, StartError, Status,
+    SessionBuilder, StartError,
 };
+use outcomes::stdout;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -56,18 +60,6 @@ async fn run(builder: &SessionBuilder, code: &str) -> Outcome {
         .run_once(builder, &format!("{PRELUDE}\n{code}"), "<test>")
         .await
         .expect("run")
-}
-
-/// The script's stdout, after checking it ran to the end.
-#[track_caller]
-fn stdout(outcome: &Outcome) -> String {
-    assert_eq!(
-        outcome.status,
-        Status::Ok { value: None },
-        "stderr: {}",
-        String::from_utf8_lossy(&outcome.stderr)
-    );
-    String::from_utf8(outcome.stdout.clone()).unwrap()
 }
 
 fn write(dir: &Path, name: &str, contents: &str) {

@@ -1,8 +1,12 @@
 //! Host functions seen from guest code, and the built-in `kv` module.
 
+#[path = "support/outcomes.rs"]
+mod outcomes;
+
 use goru_runtimes::{
     Capabilities, Engine, HostFunctions, KvLimits, Language, Limits, SessionBuilder, Status,
 };
+use outcomes::exception;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,16 +62,6 @@ fn test_functions(concurrency: Arc<Concurrency>) -> HostFunctions {
 
 async fn run(engine: &Engine, builder: &SessionBuilder, code: &str) -> goru_runtimes::Outcome {
     engine.run_once(builder, code, "<test>").await.expect("run")
-}
-
-fn exception(outcome: &goru_runtimes::Outcome) -> (&str, &str) {
-    match &outcome.status {
-        Status::Exception(e) => (e.type_name.as_str(), e.message.as_str()),
-        other => panic!(
-            "expected an exception, got {other:?}; stderr: {}",
-            String::from_utf8_lossy(&outcome.stderr)
-        ),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

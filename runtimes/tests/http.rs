@@ -4,12 +4,15 @@
 
 #[path = "support/http_server.rs"]
 mod http_server;
+#[path = "support/outcomes.rs"]
+mod outcomes;
 
 use goru_runtimes::{
     Capabilities, Engine, Error, HttpCapability, Language, Limits, Outcome, SessionBuilder,
-    StartError, Status,
+    StartError,
 };
 use http_server::TestServer;
+use outcomes::{exception, stdout};
 use std::time::{Duration, Instant};
 
 fn engine() -> Engine {
@@ -31,31 +34,6 @@ fn allowing(hosts: &[&str]) -> SessionBuilder {
 
 async fn run(engine: &Engine, builder: &SessionBuilder, code: &str) -> Outcome {
     engine.run_once(builder, code, "<test>").await.expect("run")
-}
-
-/// The stdout of a run that must have succeeded.
-#[track_caller]
-fn stdout(outcome: &Outcome) -> String {
-    assert_eq!(
-        outcome.status,
-        Status::Ok { value: None },
-        "stderr: {}",
-        String::from_utf8_lossy(&outcome.stderr)
-    );
-    String::from_utf8(outcome.stdout.clone()).unwrap()
-}
-
-/// The exception a run must have ended with: (type, message).
-#[track_caller]
-fn exception(outcome: &Outcome) -> (String, String) {
-    match &outcome.status {
-        Status::Exception(e) => (e.type_name.clone(), e.message.clone()),
-        other => panic!(
-            "expected an exception, got {other:?}; stdout: {}; stderr: {}",
-            String::from_utf8_lossy(&outcome.stdout),
-            String::from_utf8_lossy(&outcome.stderr)
-        ),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,7 +271,8 @@ print(r.headers["x-method"])
         let code = format!(
             "from urllib.parse import quote\nhttp.get('{base}/redirect?to=' + quote({target:?}, safe=''))"
         );
-        let (kind, message) = exception(&run(&engine, &builder, &code).await);
+        let outcome = run(&engine, &builder, &code).await;
+        let (kind, message) = exception(&outcome);
         assert_eq!(kind, "PermissionError", "{target}: {message}");
         assert!(message.contains("redirected from"), "{target}: {message}");
     }
@@ -313,8 +292,8 @@ print(r.headers["x-method"])
         "302 file:///etc/passwd b''\n"
     );
 
-    let (kind, message) =
-        exception(&run(&engine, &builder, &format!("http.get('{base}/loop')")).await);
+    let outcome = run(&engine, &builder, &format!("http.get('{base}/loop')")).await;
+    let (kind, message) = exception(&outcome);
     assert_eq!(kind, "ValueError", "{message}");
     assert!(message.contains("more than 5 redirects"), "{message}");
 }

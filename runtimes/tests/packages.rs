@@ -5,13 +5,16 @@
 
 #[path = "../packages/tests/support/mod.rs"]
 mod index;
+#[path = "support/outcomes.rs"]
+mod outcomes;
 
 use goru_packages::environment;
 use goru_runtimes::{
     Capabilities, Engine, Error, Language, Outcome, PackagesCapability, PackagesConfigError,
-    SessionBuilder, StartError, Status,
+    SessionBuilder, StartError,
 };
 use index::{Api, Index, IndexFile, Wheel};
+use outcomes::{exception, guest_exception, stdout};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -34,25 +37,6 @@ async fn run(builder: &SessionBuilder, code: &str) -> Outcome {
         .run_once(builder, code, "<test>")
         .await
         .expect("run")
-}
-
-#[track_caller]
-fn stdout(outcome: &Outcome) -> String {
-    assert_eq!(
-        outcome.status,
-        Status::Ok { value: None },
-        "stderr: {}",
-        String::from_utf8_lossy(&outcome.stderr)
-    );
-    String::from_utf8(outcome.stdout.clone()).unwrap()
-}
-
-#[track_caller]
-fn exception(outcome: &Outcome) -> (String, String, String) {
-    match &outcome.status {
-        Status::Exception(e) => (e.type_name.clone(), e.message.clone(), e.traceback.clone()),
-        other => panic!("expected an exception, got {other:?}"),
-    }
 }
 
 /// A local index with `demo-pkg` 1.0 and 2.0 (2.0 needs `helper`) and
@@ -213,7 +197,7 @@ async fn install_pkg_is_refused_without_an_allow_list_or_a_packages_dir() {
         "install_pkg('attrs')",
     )
     .await;
-    let (kind, message, _) = exception(&outcome);
+    let (kind, message) = exception(&outcome);
     assert_eq!(kind, "PermissionError");
     assert!(message.contains("--allow-install"), "{message}");
 
@@ -222,7 +206,7 @@ async fn install_pkg_is_refused_without_an_allow_list_or_a_packages_dir() {
         "install_pkg('attrs')",
     )
     .await;
-    let (kind, message, _) = exception(&outcome);
+    let (kind, message) = exception(&outcome);
     assert_eq!(kind, "PermissionError");
     assert!(message.contains("no packages directory"), "{message}");
 }
@@ -292,12 +276,12 @@ async fn bad_packages_capabilities_fail_before_the_session_starts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn imports_that_cannot_work_say_why_and_what_would() {
     let outcome = run(&SessionBuilder::new(Language::Python), "import yaml").await;
-    let (kind, _, traceback) = exception(&outcome);
+    let (kind, traceback) = (exception(&outcome).0, &guest_exception(&outcome).traceback);
     assert_eq!(kind, "ModuleNotFoundError");
     assert!(traceback.contains("goru deps install"), "{traceback}");
 
     let outcome = run(&SessionBuilder::new(Language::Python), "import ssl").await;
-    let (_, _, traceback) = exception(&outcome);
+    let traceback = &guest_exception(&outcome).traceback;
     assert!(
         traceback.contains("`ssl` is part of Python's standard library but not of goru's Python"),
         "{traceback}"
