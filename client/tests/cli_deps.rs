@@ -144,65 +144,34 @@ fn refusals_say_why() {
     let dir = dir.to_str().unwrap();
     let url = index.url();
 
-    let run = goru(&[
-        "deps",
-        "install",
-        "numpy",
-        "--dir",
-        dir,
-        "--index-url",
-        &url,
-    ]);
-    run.assert_code(1);
-    assert!(
-        run.stderr
-            .contains("`numpy` 2.3.5 is not a pure-Python package"),
-        "{}",
-        run.stderr
-    );
-
-    let run = goru(&[
-        "deps",
-        "install",
-        "helper @ https://evil.example/x.whl",
-        "--dir",
-        dir,
-        "--index-url",
-        &url,
-    ]);
-    run.assert_code(2);
-    assert!(
-        run.stderr.contains("URLs and paths are not accepted"),
-        "{}",
-        run.stderr
-    );
-
-    let run = goru(&[
-        "deps",
-        "install",
-        "nothing-here",
-        "--dir",
-        dir,
-        "--index-url",
-        &url,
-    ]);
-    run.assert_code(1);
-    assert!(
-        run.stderr.contains("was not found on the package index"),
-        "{}",
-        run.stderr
-    );
-
-    let run = goru(&[
-        "deps",
-        "install",
-        "helper",
-        "--dir",
-        dir,
-        "--index-url",
-        "ftp://mirror/simple",
-    ]);
-    run.assert_code(2);
+    let install = |what: &str, index: &str| {
+        goru(&["deps", "install", what, "--dir", dir, "--index-url", index])
+    };
+    for (what, index, code, says) in [
+        (
+            "numpy",
+            url.as_str(),
+            1,
+            "`numpy` 2.3.5 is not a pure-Python package",
+        ),
+        (
+            "helper @ https://evil.example/x.whl",
+            &url,
+            2,
+            "URLs and paths are not accepted",
+        ),
+        (
+            "nothing-here",
+            &url,
+            1,
+            "was not found on the package index",
+        ),
+        ("helper", "ftp://mirror/simple", 2, "invalid index URL"),
+    ] {
+        let run = install(what, index);
+        run.assert_code(code);
+        assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
+    }
 
     let run = goru(&["deps", "remove", "helper", "--dir", dir]);
     run.assert_code(1);
