@@ -109,10 +109,23 @@ impl PackageDir {
         Ok(installed)
     }
 
+    /// Takes the directory's lock (waiting for another goru process to
+    /// finish), then clears staging directories a killed install left.
     fn lock(&self) -> Result<File, Error> {
         let path = self.root.join(LOCK_FILE);
         let file = File::create(&path).map_err(Error::io(&path))?;
         file.lock().map_err(Error::io(&path))?;
+        for entry in std::fs::read_dir(&self.root).map_err(Error::io(&self.root))? {
+            let Ok(entry) = entry else { continue };
+            let stale = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(STAGING_PREFIX)
+                && entry.file_type().is_ok_and(|t| t.is_dir());
+            if stale {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         Ok(file)
     }
 

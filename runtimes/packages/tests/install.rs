@@ -339,8 +339,11 @@ async fn upgrade_skip_and_remove() {
     assert!(!dir.path().join("demo/old.py").exists());
     assert!(!dir.path().join("demo-1.0.dist-info").exists());
 
+    // What a killed install left behind is cleared by the next change.
+    std::fs::create_dir_all(dir.path().join(".goru-staging-killed/0/demo")).unwrap();
     let target = PackageDir::open(dir.path()).unwrap();
     let removed = target.remove("Demo").unwrap();
+    assert!(!dir.path().join(".goru-staging-killed").exists());
     assert_eq!(removed.version, "2.0");
     assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
     assert!(!dir.path().join("demo").exists());
