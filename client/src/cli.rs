@@ -73,7 +73,7 @@ run in the sandbox and are refused with the reason.
 
 Examples:
   goru deps install attrs python-dateutil
-  goru deps install 'pydantic>=2' --dir ./pkgs
+  goru deps install 'pydantic<2' --dir ./pkgs    (pydantic 2 needs compiled code)
   goru deps list
   goru --packages .goru/packages -l python -c 'import attrs; print(attrs.__version__)'
   goru --packages .goru/packages --allow-install tabulate script.py";
