@@ -158,6 +158,12 @@ impl IndexClient {
     }
 }
 
+/// Checks an index URL without contacting it (or building a client):
+/// http(s), a host, no query or fragment.
+pub fn check_index_url(index_url: &str) -> Result<(), Error> {
+    index_url_with_slash(index_url).map(drop)
+}
+
 /// The index URL as a base that relative joins extend (`.../simple/`).
 fn index_url_with_slash(index_url: &str) -> Result<Url, Error> {
     let invalid = |reason: &str| Error::InvalidIndexUrl {

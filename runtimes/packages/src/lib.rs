@@ -33,7 +33,7 @@ mod target;
 mod wheel;
 
 pub use error::Error;
-pub use index::DEFAULT_INDEX_URL;
+pub use index::{DEFAULT_INDEX_URL, check_index_url};
 pub use installer::{Installer, Package, Report};
 pub use progress::{Event, NoProgress, Progress};
 pub use request::{Request, package_name, version_specifiers};

@@ -62,7 +62,8 @@ impl PackagesCapability {
             });
         }
         if let Some(url) = &self.index_url {
-            Installer::new(url).map_err(|e| PackagesConfigError::Index(e.to_string()))?;
+            goru_packages::check_index_url(url)
+                .map_err(|e| PackagesConfigError::Index(e.to_string()))?;
         }
         Ok(())
     }
