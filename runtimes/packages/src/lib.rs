@@ -46,6 +46,9 @@ use std::time::Duration;
 pub struct Limits {
     /// Largest file downloaded. Default 64 MiB.
     pub max_download_bytes: u64,
+    /// Most bytes downloaded by one install, all files together (they are
+    /// held in memory until installed). Default 256 MiB.
+    pub max_total_download_bytes: u64,
     /// Largest project page read from the index. Default 32 MiB.
     pub max_index_page_bytes: u64,
     /// Most bytes a wheel may unpack to (a zip bomb stops here). Default
@@ -65,6 +68,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_download_bytes: 64 << 20,
+            max_total_download_bytes: 256 << 20,
             max_index_page_bytes: 32 << 20,
             max_unpacked_bytes: 256 << 20,
             max_archive_entries: 20_000,

@@ -61,6 +61,8 @@ pub(crate) struct Resolver<'a> {
     progress: &'a Arc<dyn Progress>,
     pages: HashMap<PackageName, Arc<Vec<IndexFile>>>,
     wheels: HashMap<String, Arc<Wheel>>,
+    /// Bytes of every wheel downloaded so far.
+    downloaded: u64,
 }
 
 impl<'a> Resolver<'a> {
@@ -75,6 +77,7 @@ impl<'a> Resolver<'a> {
             progress,
             pages: HashMap::new(),
             wheels: HashMap::new(),
+            downloaded: 0,
         }
     }
 
@@ -297,6 +300,13 @@ impl<'a> Resolver<'a> {
             return Ok(wheel.clone());
         }
         let bytes = self.client.download(file, self.progress).await?;
+        self.downloaded += bytes.len() as u64;
+        if self.downloaded > self.limits.max_total_download_bytes {
+            return Err(Error::TooLarge {
+                what: "the downloads of this install together".into(),
+                limit: format!("{} bytes", self.limits.max_total_download_bytes),
+            });
+        }
         let expected = WheelName::parse(&file.filename).ok_or_else(|| Error::InvalidWheel {
             file: file.filename.clone(),
             reason: "not a wheel file name".into(),

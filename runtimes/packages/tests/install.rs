@@ -414,6 +414,25 @@ async fn limits_hold_at_their_edges() {
     .await
     .unwrap_err();
     assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+    // All downloads of one install together.
+    at(Limits {
+        max_total_download_bytes: size,
+        ..Limits::default()
+    })
+    .await
+    .unwrap();
+    let error = at(Limits {
+        max_total_download_bytes: size - 1,
+        ..Limits::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("downloads of this install together"),
+        "{error:?}"
+    );
     // Entries: the __init__.py, data.txt, METADATA, WHEEL, RECORD.
     at(Limits {
         max_archive_entries: 5,
