@@ -3,14 +3,17 @@
 //! the code runs differs, and that the guest's stdin is read up front.
 
 use crate::cli::RunArgs;
-use crate::{Fatal, ProcessOutput, capabilities, limits, print_traceback, program, report_status};
+use crate::{
+    Fatal, ProcessOutput, async_runtime, capabilities, limits, print_traceback, program,
+    read_stdin_utf8, report_status,
+};
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 use goru_client::protocol::types::{self as wire, OutcomeKind, OutputStream, RunResult};
 use goru_client::protocol::{ErrorObject, codes};
 use goru_client::{Client, ClientError, ClientOptions};
 use goru_runtimes::{Capabilities, Language, Limits, OutputSink, Status, Stdin, Stream, exit_code};
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
@@ -44,15 +47,7 @@ pub(crate) fn run(socket: &Path, cli: RunArgs, given: GivenLimits) -> Result<i32
     let capabilities = wire_capabilities(&capabilities(&cli.capabilities)?);
     let program = program(cli)?;
     let stdin = guest_stdin(&program.stdin)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Fatal {
-            message: format!("could not start the async runtime: {err}"),
-            hint: None,
-            code: exit_code::INTERNAL,
-        })?;
-    runtime.block_on(async {
+    async_runtime()?.block_on(async {
         let options = ClientOptions::new().on_output(|output| {
             let stream = match output.stream {
                 OutputStream::Stdout => Stream::Stdout,
@@ -89,23 +84,14 @@ pub(crate) fn run(socket: &Path, cli: RunArgs, given: GivenLimits) -> Result<i32
 /// to its end, unless it is a terminal (the guest would wait for input
 /// nobody knows to type) or the code itself came from it.
 fn guest_stdin(stdin: &Stdin) -> Result<Option<String>, Fatal> {
-    let mut host = std::io::stdin();
-    if !matches!(stdin, Stdin::Inherit) || host.is_terminal() {
+    if !matches!(stdin, Stdin::Inherit) || std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    let mut bytes = Vec::new();
-    host.read_to_end(&mut bytes)
-        .map_err(|err| Fatal::usage(format!("cannot read stdin: {err}"), None))?;
-    let text = String::from_utf8(bytes).map_err(|err| {
-        Fatal::usage(
-            format!(
-                "stdin is not valid UTF-8 (at byte {})",
-                err.utf8_error().valid_up_to()
-            ),
-            Some("with `--connect`, the guest's stdin must be UTF-8 text".to_string()),
-        )
-    })?;
-    Ok(Some(text))
+    read_stdin_utf8(
+        "stdin",
+        "with `--connect`, the guest's stdin must be UTF-8 text",
+    )
+    .map(Some)
 }
 
 fn wire_language(language: Language) -> wire::Language {
@@ -202,11 +188,7 @@ fn failure(err: ClientError, socket: &Path) -> Fatal {
             hint: Some("the daemon's own output (its stderr) may say why".into()),
             code: exit_code::INTERNAL,
         },
-        other => Fatal {
-            message: other.to_string(),
-            hint: None,
-            code: exit_code::INTERNAL,
-        },
+        other => Fatal::internal(other.to_string()),
     }
 }
 
@@ -235,10 +217,6 @@ fn refused(error: ErrorObject) -> Fatal {
             Fatal::usage(message, Some(hint))
         }
         codes::INVALID_PARAMS | codes::SANDBOX_START_FAILED => Fatal::usage(message, None),
-        _ => Fatal {
-            message,
-            hint: None,
-            code: exit_code::INTERNAL,
-        },
+        _ => Fatal::internal(message),
     }
 }

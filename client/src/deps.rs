@@ -1,11 +1,10 @@
 //! `goru deps`: install, list and remove the pure-Python packages a sandbox
 //! imports with `--packages DIR`.
 
-use crate::Fatal;
 use crate::cli::{DepsArgs, DepsCommand};
 use crate::report;
+use crate::{Fatal, async_runtime};
 use goru_packages::{Error, Event, Installer, PackageDir, Progress, Request};
-use goru_runtimes::exit_code;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -45,14 +44,7 @@ fn install(packages: &[String], dir: &Path, index_url: &str) -> Result<i32, Fata
         )
     })?;
     let target = PackageDir::create(dir).map_err(failure)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Fatal {
-            message: format!("could not start the async runtime: {e}"),
-            hint: None,
-            code: exit_code::INTERNAL,
-        })?;
+    let runtime = async_runtime()?;
     let progress = Arc::new(DownloadProgress::new());
     let result = runtime.block_on(installer.install(&target, &requests, progress.clone()));
     progress.clear();

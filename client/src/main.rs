@@ -32,6 +32,41 @@ impl Fatal {
             code: exit_code::USAGE,
         }
     }
+
+    /// goru itself failed (exit 70).
+    fn internal(message: impl Into<String>) -> Self {
+        Fatal {
+            message: message.into(),
+            hint: None,
+            code: exit_code::INTERNAL,
+        }
+    }
+}
+
+/// The single-threaded runtime the CLI's commands run on.
+fn async_runtime() -> Result<tokio::runtime::Runtime, Fatal> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::internal(format!("could not start the async runtime: {err}")))
+}
+
+/// This process's stdin read to its end as UTF-8 text; `what` names it in
+/// messages (`stdin`, `the code from stdin`).
+fn read_stdin_utf8(what: &str, hint: &str) -> Result<String, Fatal> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|err| Fatal::usage(format!("cannot read {what}: {err}"), None))?;
+    String::from_utf8(bytes).map_err(|err| {
+        Fatal::usage(
+            format!(
+                "{what} is not valid UTF-8 (at byte {})",
+                err.utf8_error().valid_up_to()
+            ),
+            Some(hint.to_string()),
+        )
+    })
 }
 
 fn main() {
@@ -93,11 +128,7 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
         // One process, few sandboxes: reserving a pool costs more than it saves.
         .pooling(false)
         .build()
-        .map_err(|err| Fatal {
-            message: err.to_string(),
-            hint: None,
-            code: exit_code::INTERNAL,
-        })?;
+        .map_err(|err| Fatal::internal(err.to_string()))?;
     let mut builder = SessionBuilder::new(program.language);
     builder
         .limits(limits.clone())
@@ -105,15 +136,7 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
         .argv(program.argv)
         .stdin(program.stdin)
         .output_sink(Arc::new(ProcessOutput));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Fatal {
-            message: format!("could not start the async runtime: {err}"),
-            hint: None,
-            code: exit_code::INTERNAL,
-        })?;
-    let outcome = runtime
+    let outcome = async_runtime()?
         .block_on(engine.run_once(&builder, &program.code, &program.filename))
         .map_err(|err| Fatal {
             message: err.to_string(),
@@ -231,19 +254,7 @@ fn program(cli: RunArgs) -> Result<Program, Fatal> {
         }
         None => {
             let language = named.ok_or_else(|| missing_language("code read from stdin"))?;
-            let mut bytes = Vec::new();
-            std::io::stdin().read_to_end(&mut bytes).map_err(|err| {
-                Fatal::usage(format!("cannot read the code from stdin: {err}"), None)
-            })?;
-            let code = String::from_utf8(bytes).map_err(|err| {
-                Fatal::usage(
-                    format!(
-                        "the code read from stdin is not valid UTF-8 (at byte {})",
-                        err.utf8_error().valid_up_to()
-                    ),
-                    Some("save the source as UTF-8".to_string()),
-                )
-            })?;
+            let code = read_stdin_utf8("the code from stdin", "save the source as UTF-8")?;
             let mut argv = vec!["-".to_string()];
             argv.extend(cli.args);
             Ok(Program {

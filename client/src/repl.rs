@@ -11,7 +11,7 @@
 //! Ctrl-D); otherwise they are read from stdin as they are, without prompts.
 
 use crate::cli::{ReplArgs, env};
-use crate::{Fatal, capabilities, for_language, limits, report, report_status};
+use crate::{Fatal, async_runtime, capabilities, for_language, limits, report, report_status};
 use goru_runtimes::{
     Engine, Error, Language, Mode, Outcome, OutputSink, Session, SessionBuilder, StartError,
     Status, Stdin, Stream, exit_code,
@@ -56,11 +56,8 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
         // One process, few sandboxes: reserving a pool costs more than it saves.
         .pooling(false)
         .build()
-        .map_err(|err| internal(err.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| internal(format!("could not start the async runtime: {err}")))?;
+        .map_err(|err| Fatal::internal(err.to_string()))?;
+    let runtime = async_runtime()?;
     let session = match runtime.block_on(builder.start(&engine)) {
         Ok(session) => session,
         Err(StartError::Limit(status)) => {
@@ -77,7 +74,7 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
         // while a guest is compiled on first use.
         let _guard = runtime.enter();
         let _registered = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .map_err(|err| internal(format!("could not handle Ctrl-C: {err}")))?;
+            .map_err(|err| Fatal::internal(format!("could not handle Ctrl-C: {err}")))?;
     }
     let mut repl = Repl {
         language,
@@ -111,14 +108,6 @@ fn welcome(language: Language) -> String {
         "goru {} repl: {name} in a WebAssembly sandbox. Ctrl-D exits, Ctrl-C clears the input.",
         env!("CARGO_PKG_VERSION")
     )
-}
-
-fn internal(message: String) -> Fatal {
-    Fatal {
-        message,
-        hint: None,
-        code: exit_code::INTERNAL,
-    }
 }
 
 fn bug(err: Error) -> Fatal {
@@ -158,11 +147,11 @@ impl Terminal {
     fn new(language: Language) -> Result<Self, Fatal> {
         let config = Config::builder()
             .max_history_size(HISTORY_LEN)
-            .map_err(|err| internal(format!("could not set up line editing: {err}")))?
+            .map_err(|err| Fatal::internal(format!("could not set up line editing: {err}")))?
             .auto_add_history(false)
             .build();
         let mut editor = Editor::with_config(config)
-            .map_err(|err| internal(format!("could not set up line editing: {err}")))?;
+            .map_err(|err| Fatal::internal(format!("could not set up line editing: {err}")))?;
         let history_file = history_file(language);
         if let Some(path) = &history_file {
             // A missing or unreadable history is not worth a message: the
@@ -188,7 +177,9 @@ impl Input for Terminal {
             Ok(line) => Ok(Line::Text(line)),
             Err(ReadlineError::Interrupted) => Ok(Line::Interrupted),
             Err(ReadlineError::Eof) => Ok(Line::Eof),
-            Err(err) => Err(internal(format!("cannot read from the terminal: {err}"))),
+            Err(err) => Err(Fatal::internal(format!(
+                "cannot read from the terminal: {err}"
+            ))),
         }
     }
 
