@@ -56,14 +56,19 @@ impl Capabilities {
         crate::modules::fs::validate(&self.mounts)?;
         if let Some(packages) = &self.packages {
             packages.validate()?;
-            let guest = crate::modules::packages::GUEST_PATH;
-            if self.mounts.iter().any(|m| m.guest == guest) {
-                return Err(MountError::BadGuestPath {
-                    guest: guest.to_string(),
-                    reason: "it is where the packages directory is mounted",
-                }
-                .into());
-            }
+        }
+        self.packages_mount_point_is_free()?;
+        Ok(())
+    }
+
+    /// With packages, no mount may take their mount point, `/packages`.
+    pub(crate) fn packages_mount_point_is_free(&self) -> Result<(), MountError> {
+        let guest = crate::modules::packages::GUEST_PATH;
+        if self.packages.is_some() && self.mounts.iter().any(|m| m.guest == guest) {
+            return Err(MountError::BadGuestPath {
+                guest: guest.to_string(),
+                reason: "it is where the packages directory is mounted",
+            });
         }
         Ok(())
     }

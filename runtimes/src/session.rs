@@ -185,13 +185,14 @@ impl SessionBuilder {
     /// instance.
     pub async fn start(&self, engine: &Engine) -> Result<Session, StartError> {
         self.limits.validate().map_err(Error::from)?;
-        if self.capabilities.packages.is_some() {
-            if self.language != Language::Python {
-                return Err(Error::from(crate::PackagesConfigError::PythonOnly).into());
-            }
-            self.capabilities.validate()?;
+        if self.capabilities.packages.is_some() && self.language != Language::Python {
+            return Err(Error::from(crate::PackagesConfigError::PythonOnly).into());
         }
-        // Validates the mounts and `http` before any instance is made or taken.
+        self.capabilities
+            .packages_mount_point_is_free()
+            .map_err(Error::from)?;
+        // Validates the mounts, `http` and packages before any instance is
+        // made or taken.
         let modules = Modules::new(&self.capabilities, &self.limits)?;
         let calls = HostCalls::new(
             engine.host_functions().merged_with(&self.host_functions),

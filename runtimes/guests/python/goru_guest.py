@@ -283,11 +283,10 @@ def _missing_module_note(error):
 
 
 def _describe(error):
-    if isinstance(error, ModuleNotFoundError) and not getattr(error, "_goru_noted", False):
+    if isinstance(error, ModuleNotFoundError):
         note = _missing_module_note(error)
-        if note:
+        if note and note not in getattr(error, "__notes__", ()):
             error.add_note(note)
-            error._goru_noted = True
     return GuestException(
         type_name=_type_name(type(error)),
         message=_safe_str(error),

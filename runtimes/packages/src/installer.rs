@@ -91,12 +91,13 @@ impl Installer {
 /// `Some` when each request (without extras) names a package `dir` holds
 /// at a version its specifiers allow.
 fn already_satisfied(dir: &PackageDir, requests: &[Request]) -> Result<Option<Report>, Error> {
+    let present = dir.list()?;
     let mut report = Report::default();
     for request in requests {
         if !request.extras.is_empty() {
             return Ok(None);
         }
-        let Some(installed) = dir.find(request.name.as_ref())? else {
+        let Some(installed) = present.iter().find(|p| p.name == request.name.as_ref()) else {
             return Ok(None);
         };
         let Ok(version) = installed.version.parse() else {

@@ -185,13 +185,11 @@ impl Wheel {
             )));
         }
         let wheel_text = read_text(&mut archive, &format!("{dist_info}/WHEEL"), filename)?;
-        let wheel_headers = parse_metadata(&wheel_text);
         let wheel_fields: BTreeMap<String, String> = wheel_text
             .lines()
             .filter_map(|line| line.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        drop(wheel_headers);
         match wheel_fields.get("wheel-version").map(String::as_str) {
             Some(version) if version.split('.').next() == Some("1") => {}
             other => {

@@ -50,7 +50,13 @@ impl PackagesCapability {
 
     /// Checks the directory, the allow-list's names and the index URL.
     pub fn validate(&self) -> Result<(), PackagesConfigError> {
-        self.allowed()?;
+        self.checked().map(drop)
+    }
+
+    /// Every check of [`PackagesCapability::validate`]; the allow-list,
+    /// normalized (PEP 503).
+    fn checked(&self) -> Result<BTreeSet<String>, PackagesConfigError> {
+        let allowed = self.allowed()?;
         let metadata = std::fs::metadata(&self.dir).map_err(|e| PackagesConfigError::Dir {
             dir: self.dir.clone(),
             message: e.to_string(),
@@ -65,7 +71,7 @@ impl PackagesCapability {
             goru_packages::check_index_url(url)
                 .map_err(|e| PackagesConfigError::Index(e.to_string()))?;
         }
-        Ok(())
+        Ok(allowed)
     }
 
     fn allowed(&self) -> Result<BTreeSet<String>, PackagesConfigError> {
@@ -102,10 +108,9 @@ pub(crate) struct Packages {
 
 impl Packages {
     pub(crate) fn new(capability: &PackagesCapability) -> Result<Self, PackagesConfigError> {
-        capability.validate()?;
         Ok(Packages {
+            allowed: capability.checked()?,
             dir: capability.dir.clone(),
-            allowed: capability.allowed()?,
             index_url: capability
                 .index_url
                 .clone()
