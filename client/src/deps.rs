@@ -124,9 +124,6 @@ fn install_failure(error: Error, index_url: &str) -> Fatal {
         Error::HashMismatch { .. } | Error::MissingHash { .. } | Error::UnsafeArchive { .. } => {
             Some("nothing was installed".to_string())
         }
-        Error::InvalidName { .. } | Error::InvalidRequirement { .. } => {
-            return Fatal::usage(error.to_string(), None);
-        }
         _ => None,
     };
     Fatal {

@@ -21,6 +21,11 @@ fn serve(api: Api, files: Vec<IndexFile>) -> (tokio::runtime::Runtime, Index) {
     (runtime, index)
 }
 
+/// `goru deps install WHAT --dir DIR --index-url URL`.
+fn deps_install(what: &str, dir: &str, url: &str) -> common::Run {
+    goru(&["deps", "install", what, "--dir", dir, "--index-url", url])
+}
+
 fn demo_files() -> Vec<IndexFile> {
     vec![
         IndexFile::wheel(
@@ -31,6 +36,9 @@ fn demo_files() -> Vec<IndexFile> {
         ),
         IndexFile::wheel(&Wheel::new("helper", "1.0").file("helper/__init__.py", "ANSWER = 42\n")),
         IndexFile::wheel(&Wheel::new("numpy", "2.3.5").tag("cp314-cp314-manylinux_2_27_x86_64")),
+        IndexFile::wheel(
+            &Wheel::new("sneaky", "1.0").requires("payload @ https://evil.example/payload.whl"),
+        ),
     ]
 }
 
@@ -42,15 +50,7 @@ fn install_then_import_list_and_remove() {
     let dir = dir.to_str().unwrap();
     let url = index.url();
 
-    let run = goru(&[
-        "deps",
-        "install",
-        "demo-pkg",
-        "--dir",
-        dir,
-        "--index-url",
-        &url,
-    ]);
+    let run = deps_install("demo-pkg", dir, &url);
     run.assert_code(0);
     assert_eq!(run.stdout, "installed demo-pkg 2.0\ninstalled helper 1.0\n");
     assert!(
@@ -77,15 +77,7 @@ fn install_then_import_list_and_remove() {
     assert_eq!(run.stdout, "demo-pkg  2.0\nhelper    1.0\n");
 
     // Again: satisfied, nothing downloaded.
-    let run = goru(&[
-        "deps",
-        "install",
-        "demo-pkg",
-        "--dir",
-        dir,
-        "--index-url",
-        &url,
-    ]);
+    let run = deps_install("demo-pkg", dir, &url);
     run.assert_code(0);
     assert_eq!(run.stdout, "already installed demo-pkg 2.0\n");
     assert!(!run.stderr.contains("downloaded"), "{}", run.stderr);
@@ -144,9 +136,6 @@ fn refusals_say_why() {
     let dir = dir.to_str().unwrap();
     let url = index.url();
 
-    let install = |what: &str, index: &str| {
-        goru(&["deps", "install", what, "--dir", dir, "--index-url", index])
-    };
     for (what, index, code, says) in [
         (
             "numpy",
@@ -167,8 +156,10 @@ fn refusals_say_why() {
             "was not found on the package index",
         ),
         ("helper", "ftp://mirror/simple", 2, "invalid index URL"),
+        // A package's fault, not the command line's: exit 1.
+        ("sneaky", &url, 1, "depends on a direct URL"),
     ] {
-        let run = install(what, index);
+        let run = deps_install(what, dir, index);
         run.assert_code(code);
         assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
     }
