@@ -64,6 +64,14 @@ fn session(language: Language) -> SessionCreateParams {
     }
 }
 
+/// A new Python session of `client` with no capabilities: its id.
+async fn python_session(client: &Client) -> String {
+    client
+        .create_session(session(Language::Python))
+        .await
+        .unwrap()
+}
+
 fn code(session_id: &str, code: &str) -> SessionRunParams {
     SessionRunParams {
         session_id: session_id.into(),
@@ -106,10 +114,7 @@ async fn add(args: Value) -> Result<Value, String> {
 async fn a_session_keeps_its_state_across_runs() {
     let daemon = TestDaemon::start().await;
     let client = daemon.client(ClientOptions::new()).await;
-    let id = client
-        .create_session(session(Language::Python))
-        .await
-        .unwrap();
+    let id = python_session(&client).await;
     assert_ok(&client.run_in(code(&id, "x = 41")).await.unwrap(), "");
     assert_ok(
         &client.run_in(code(&id, "print(x + 1)")).await.unwrap(),
@@ -132,10 +137,7 @@ async fn python_and_javascript_call_a_host_function() {
     let client = daemon
         .client(ClientOptions::new().host_function("add", add))
         .await;
-    let id = client
-        .create_session(session(Language::Python))
-        .await
-        .unwrap();
+    let id = python_session(&client).await;
     let result = client
         .run_in(code(&id, r#"print(call("add", a=2, b=3))"#))
         .await
@@ -186,10 +188,7 @@ async fn gathered_async_calls_are_served_concurrently() {
         }
     });
     let client = daemon.client(options).await;
-    let id = client
-        .create_session(session(Language::Python))
-        .await
-        .unwrap();
+    let id = python_session(&client).await;
     let gather = r#"
 import asyncio
 
@@ -224,10 +223,7 @@ async fn streamed_output_reaches_on_output_as_it_is_written() {
         sink.lock().unwrap().push((output.stream, output.data));
     });
     let client = daemon.client(options).await;
-    let id = client
-        .create_session(session(Language::Python))
-        .await
-        .unwrap();
+    let id = python_session(&client).await;
     let mut params = code(
         &id,
         "import sys\nprint('out')\nprint('err', file=sys.stderr)",
@@ -267,10 +263,7 @@ async fn an_unknown_session_is_rpc_error_32001() {
 async fn a_run_in_progress_can_be_cancelled() {
     let daemon = TestDaemon::start().await;
     let client = daemon.client(ClientOptions::new()).await;
-    let id = client
-        .create_session(session(Language::Python))
-        .await
-        .unwrap();
+    let id = python_session(&client).await;
     let run = client.start_run_in(code(&id, "while True: pass")).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.cancel(&run.id()).unwrap();
@@ -289,10 +282,7 @@ async fn a_client_reconnecting_with_its_id_finds_its_sessions() {
     let client = daemon.client(ClientOptions::new()).await;
     let client_id = client.client_id().to_string();
     assert_eq!(client_id.len(), 32);
-    let id = client
-        .create_session(session(Language::Python))
-        .await
-        .unwrap();
+    let id = python_session(&client).await;
     client.run_in(code(&id, "x = 7")).await.unwrap();
     // Dropped without `shutdown`: the daemon keeps the sessions a while.
     drop(client);
