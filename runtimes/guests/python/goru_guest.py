@@ -333,13 +333,12 @@ def _warm_up():
     (lazy imports, caches, the traceback machinery) is in the snapshot.
     Measured in-process: a fresh instance's first failing run took 2.35 ms
     without this and 1.9 ms with it; a first print(1+1) is unchanged."""
-    global _main
     world = WitWorld()
     world.run("def f():\n    return 1 / 0\nf()\n", Mode.EXEC, "<warm-up>")
     world.run("import asyncio\nasyncio.run(asyncio.sleep(0))\n[1] * 2", Mode.REPL, "<warm-up>")
     world.run("if True:", Mode.CHECK_COMPLETE, "<warm-up>")
-    # Leave no trace of it for user code.
-    _main = _new_main_module()
+    # Leave no trace of it for user code (its `__main__` is replaced after
+    # the freeze below).
     del builtins._
     linecache.clearcache()
     linecache._interactive_cache.clear()
@@ -360,3 +359,12 @@ _forget_build_machine()
 # Objects that exist now live as long as the instance: keep the garbage
 # collector from scanning (and so copying) the snapshot's pages.
 gc.freeze()
+# The namespace user code fills is created after the freeze, never in it.
+# CPython 3.14.0's incremental collector starts each cycle by marking what
+# is reachable from the roots and the running frames, and a frozen object
+# stops that marking: with a frozen `__main__` dict, nothing a top-level
+# script keeps was ever marked, so every cycle's increment dragged the whole
+# of it in and collected it again (200,000 small lists appended at top
+# level: 7.5 s, quadratic; with this dict outside the freeze: 0.25 s, as
+# inside a function). See docs/performance.md, "Top-level allocation".
+_main = _new_main_module()

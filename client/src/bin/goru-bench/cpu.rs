@@ -154,6 +154,28 @@ const JSON_JS: &str = "function main() {
 main();
 ";
 
+// Allocation-heavy code at module level, as most scripts are written: every
+// list stays alive in a global, so the cyclic collector's cost is on trial
+// (CPython 3.14.0's incremental collector took 7 s here when the globals were
+// frozen with the snapshot; see docs/performance.md, "Top-level allocation").
+const LISTS_PY: &str = "import time
+t0 = time.perf_counter()
+rows = []
+for i in range(200_000):
+    rows.append([i, i])
+t1 = time.perf_counter()
+print('RESULT', len(rows), sum(row[1] for row in rows), (t1 - t0) * 1e3)
+";
+
+const LISTS_JS: &str = "const t0 = performance.now();
+const rows = [];
+for (let i = 0; i < 200000; i++) rows.push([i, i]);
+const t1 = performance.now();
+let total = 0;
+for (const row of rows) total += row[1];
+console.log('RESULT', rows.length, total, t1 - t0);
+";
+
 const WORKLOADS: &[Workload] = &[
     Workload {
         name: "sum of `i*i` over 3M ints",
@@ -178,6 +200,13 @@ const WORKLOADS: &[Workload] = &[
         js_expect: "200000 6551 1075217194 2147477497",
     },
     Workload {
+        name: "200,000 small lists appended at module level",
+        python: LISTS_PY,
+        python_expect: "200000 19999900000",
+        js: LISTS_JS,
+        js_expect: "200000 19999900000",
+    },
+    Workload {
         name: "JSON round trip of a 5 MB document",
         python: JSON_PY,
         python_expect: "5337589 28000",
@@ -199,7 +228,27 @@ pub(crate) fn report(options: &super::Options) -> String {
     let node = real_executable("node");
     let mut python_rows = Vec::new();
     let mut js_rows = Vec::new();
-    for workload in WORKLOADS {
+    let selected: Vec<&Workload> = WORKLOADS
+        .iter()
+        .filter(|w| {
+            options
+                .workload
+                .as_ref()
+                .is_none_or(|text| w.name.contains(text.as_str()))
+        })
+        .collect();
+    if selected.is_empty() {
+        super::usage_error(&format!(
+            "no workload's name contains `{}` (workloads: {})",
+            options.workload.as_deref().unwrap_or_default(),
+            WORKLOADS
+                .iter()
+                .map(|w| w.name)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    for workload in selected {
         let mut goru_py = Vec::new();
         let mut native_py = Vec::new();
         let mut goru_js = Vec::new();
@@ -259,9 +308,11 @@ pub(crate) fn report(options: &super::Options) -> String {
          is checked. goru: a fresh session of the warm embedded engine per sample, default \
          settings (epoch interruption on). Python: `sum(i*i for i in range(3_000_000))`; \
          `t = 0` then `for i in range(3_000_000): t += i` at module level; a merge sort written \
-         in Python of 200,000 pseudo-random ints (not `sorted()`); `json.loads(json.dumps(doc))` \
-         of a 5.3 MB document built in the code. JavaScript: the same inside a function (the sum \
-         as a `for` loop over doubles; the document, without Python's spaces, is 4.7 MB). goru's \
+         in Python of 200,000 pseudo-random ints (not `sorted()`); `rows.append([i, i])` 200,000 \
+         times at module level (every list kept, so the cyclic garbage collector runs over a \
+         growing heap); `json.loads(json.dumps(doc))` of a 5.3 MB document built in the code. \
+         JavaScript: the same inside a function (the sum as a `for` loop over doubles; the lists \
+         at the top level of the script; the document, without Python's spaces, is 4.7 MB). goru's \
          Python is CPython 3.14 (componentize-py 0.25.1), the baseline the native \
          `{python_version}`; goru's JavaScript is QuickJS-NG, the baselines `node --jitless` \
          (V8's interpreter alone) and `node` ({node_version}).\n\n\

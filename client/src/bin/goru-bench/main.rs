@@ -2,7 +2,9 @@
 //! each beside a native baseline measured in the same run.
 //!
 //! `./x bench` builds it and writes the report into docs/performance.md.
-//! Usage: `goru-bench [--goru PATH] [--daemon PATH] [--runs N]`.
+//! Usage: `goru-bench [--goru PATH] [--daemon PATH] [--runs N]
+//! [--only SECTION,...] [--workload TEXT]`; `--only` and `--workload` print
+//! a part of the report (to measure one row without the whole suite).
 
 mod cpu;
 mod daemon;
@@ -18,6 +20,37 @@ struct Options {
     goru: String,
     daemon: String,
     runs: usize,
+    /// The sections to run, from [`SECTIONS`]; all when `None`.
+    only: Option<Vec<String>>,
+    /// Only the CPU-bound workloads whose name contains this text.
+    workload: Option<String>,
+}
+
+/// The report's sections, in order, by the names `--only` takes.
+const SECTIONS: &[&str] = &[
+    "process",
+    "engine",
+    "daemon",
+    "pool",
+    "memory",
+    "precision",
+    "cpu",
+];
+
+const USAGE: &str =
+    "goru-bench [--goru PATH] [--daemon PATH] [--runs N] [--only SECTION,...] [--workload TEXT]";
+
+impl Options {
+    fn wants(&self, section: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|name| name == section))
+    }
+}
+
+fn usage_error(message: &str) -> ! {
+    eprintln!("error: {message}\nhint: {USAGE}");
+    std::process::exit(2);
 }
 
 fn main() {
@@ -26,6 +59,8 @@ fn main() {
         goru: "target/release/goru".into(),
         daemon: "target/release/goru-daemon".into(),
         runs: 30,
+        only: None,
+        workload: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -38,12 +73,26 @@ fn main() {
                     .and_then(|n| n.parse().ok())
                     .expect("--runs needs a number")
             }
-            other => {
-                eprintln!(
-                    "error: unknown argument `{other}`\nhint: goru-bench [--goru PATH] [--daemon PATH] [--runs N]"
-                );
-                std::process::exit(2);
+            "--only" => {
+                let list = args
+                    .next()
+                    .unwrap_or_else(|| usage_error("`--only` needs a section"));
+                let names: Vec<String> = list.split(',').map(str::to_owned).collect();
+                if let Some(unknown) = names.iter().find(|n| !SECTIONS.contains(&n.as_str())) {
+                    usage_error(&format!(
+                        "unknown section `{unknown}` (sections: {})",
+                        SECTIONS.join(", ")
+                    ));
+                }
+                options.only = Some(names);
             }
+            "--workload" => {
+                options.workload = Some(
+                    args.next()
+                        .unwrap_or_else(|| usage_error("`--workload` needs a text")),
+                )
+            }
+            other => usage_error(&format!("unknown argument `{other}`")),
         }
     }
     let mut report = String::new();
@@ -56,20 +105,31 @@ fn main() {
             .unwrap_or(1),
         options.runs
     ));
-    report.push_str(&whole_process(&options));
-    report.push('\n');
-    let (table, embedded) = engine_internal(options.runs.max(100));
-    report.push_str(&table);
-    report.push('\n');
-    report.push_str(&through_daemon(&options, &embedded));
-    report.push('\n');
-    report.push_str(&pool::report(&options));
-    report.push('\n');
-    report.push_str(&memory::report(&options));
-    report.push('\n');
-    report.push_str(&precision::report(&options));
-    report.push('\n');
-    report.push_str(&cpu::report(&options));
+    let mut sections = Vec::new();
+    if options.wants("process") {
+        sections.push(whole_process(&options));
+    }
+    // The daemon's rows compare with the embedded ones: they need these.
+    if options.wants("engine") || options.wants("daemon") {
+        let (table, embedded) = engine_internal(options.runs.max(100));
+        sections.push(table);
+        if options.wants("daemon") {
+            sections.push(through_daemon(&options, &embedded));
+        }
+    }
+    if options.wants("pool") {
+        sections.push(pool::report(&options));
+    }
+    if options.wants("memory") {
+        sections.push(memory::report(&options));
+    }
+    if options.wants("precision") {
+        sections.push(precision::report(&options));
+    }
+    if options.wants("cpu") {
+        sections.push(cpu::report(&options));
+    }
+    report.push_str(&sections.join("\n"));
     print!("{report}");
 }
 
