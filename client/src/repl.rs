@@ -267,7 +267,7 @@ struct Repl {
     engine: Engine,
     builder: SessionBuilder,
     session: Session,
-    runtime: tokio::runtime::Runtime,
+    runtime: crate::CliRuntime,
     output: Arc<ReplOutput>,
     interactive: bool,
     /// Whether an entry failed (piped input exits with 1 then).

@@ -91,17 +91,18 @@ fn rw_mount_overwrites_existing_files_but_cannot_create() {
          print(attempt(lambda: fs.write_text('/data/x.txt', 'new')))\n\
          print(attempt(lambda: fs.write_text('/data/y.txt', 'created')))\n\
          print(attempt(lambda: open('/data/y.txt', 'w')))\n\
-         print(attempt(lambda: fs.mkdir('/data/d')))"
+         print(attempt(lambda: fs.mkdir('/data/d')))\n\
+         print(attempt(lambda: open('/data/x.txt', 'a').write(' and more')))"
     );
     let run = python(&mounts, &code);
     run.assert_code(0);
     assert_eq!(
         run.stdout,
-        "ok\nPermissionError\nPermissionError\nPermissionError\n"
+        "ok\nPermissionError\nPermissionError\nPermissionError\n9\n"
     );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("x.txt")).unwrap(),
-        "new"
+        "new and more"
     );
     assert!(!dir.path().join("y.txt").exists());
 }
@@ -271,6 +272,41 @@ fn bad_mounts_are_usage_errors_with_the_format() {
     run.assert_code(2);
     assert!(
         run.stderr.contains("mount point `/data` is given twice"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_fifo_in_a_mount_fails_at_once_and_goru_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("fifo"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let mount = spec("/data", dir.path(), "ro");
+    // Opening a FIFO that has no writer used to wait for one for ever, past
+    // the timeout, and goru's exit waited for that open too.
+    let run = goru(&[
+        "--timeout",
+        "20s",
+        "--mount",
+        &mount,
+        "-l",
+        "python",
+        "-c",
+        "open('/data/fifo')",
+    ]);
+    run.assert_code(1);
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.stderr.contains("OSError: [Errno ")
+            && run.stderr.contains("Not supported: '/data/fifo'"),
         "{}",
         run.stderr
     );

@@ -87,6 +87,8 @@ pub(crate) fn limits(asked: &wire::Limits, ceiling: &Limits) -> Result<Limits, E
             ceiling.max_batch_result_bytes,
             "maxBatchResultBytes",
         )?,
+        // Not on the wire yet: the daemon's own.
+        max_open_files: ceiling.max_open_files,
     };
     limits
         .validate()

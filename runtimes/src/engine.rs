@@ -132,6 +132,9 @@ impl EngineBuilder {
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::EngineSetup(e.to_string()))?;
+        // The guest's file calls go through goru's checks first.
+        crate::modules::fs::add_to_linker(&mut linker, crate::session::HostState::plain_files)
+            .map_err(|e| Error::EngineSetup(e.to_string()))?;
         crate::bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| Error::EngineSetup(e.to_string()))?;
         let engine = Engine {

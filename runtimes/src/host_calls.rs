@@ -42,6 +42,11 @@ impl HostCalls {
         }
     }
 
+    /// The session's budget of open files.
+    pub(crate) fn open_files(&self) -> Arc<crate::modules::fs::OpenFiles> {
+        self.inner.modules.open_files()
+    }
+
     /// Starts a new run's count of calls.
     pub(crate) fn begin_run(&self) {
         self.inner.calls_this_run.store(0, Ordering::SeqCst);

@@ -40,6 +40,14 @@ pub struct Limits {
     /// one batch can make it hold. Results past it become errors.
     /// Default: 32 MiB.
     pub max_batch_result_bytes: u64,
+    /// Host files and directories the guest may hold open at once: what its
+    /// plain file calls (`open()`, `os.listdir`, ...) have open, plus the
+    /// `fs` module's calls in flight. Each is a descriptor of the host
+    /// process, whose supply is shared by every session (and, in the daemon,
+    /// by every connection): past it, opening fails in the guest with an
+    /// `OSError`. The mounts' own directory handles (two per mount, held
+    /// for the session's life) are not counted. Default: 256.
+    pub max_open_files: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +61,7 @@ impl Default for Limits {
             max_batch_calls: 1_000,
             max_concurrent_host_calls: 16,
             max_batch_result_bytes: 32 << 20,
+            max_open_files: 256,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::host_calls::HostCalls;
 use crate::host_functions::HostFunctions;
 use crate::limiter::MemoryLimiter;
 use crate::modules::Modules;
+use crate::modules::fs::{PlainFiles, PlainFilesView};
 use crate::outcome::{GuestException, Outcome, Status, Stream};
 use crate::output::{OutputRouter, OutputSink};
 use crate::stdin::RunInput;
@@ -51,6 +52,9 @@ pub enum Stdin {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The mounts as the guest's plain file calls see them, and the checks
+    /// those calls pass (`modules/fs/wasi.rs`).
+    files: PlainFiles,
     limiter: MemoryLimiter,
     deadline: Instant,
     calls: HostCalls,
@@ -61,6 +65,19 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl HostState {
+    /// What goru's `wasi:filesystem` host works on.
+    pub(crate) fn plain_files(&mut self) -> PlainFilesView<'_> {
+        PlainFilesView {
+            wasi: wasmtime_wasi::filesystem::WasiFilesystemCtxView {
+                ctx: self.wasi.filesystem(),
+                table: &mut self.table,
+            },
+            files: &mut self.files,
         }
     }
 }
@@ -228,6 +245,7 @@ impl SessionBuilder {
             input,
         } = fresh;
         let state = store.data_mut();
+        state.files.set_open_files(calls.open_files());
         state.calls = calls;
         state.limiter.set_limit(self.limits.memory_bytes);
         state.limiter.refused = false;
@@ -288,12 +306,14 @@ impl SessionBuilder {
             wasi.stdin(input.clone());
         }
         // The mounts (validated by `Modules::new`) reach the guest both
-        // through the `fs` module and as WASI preopens (plain `open()`).
-        crate::modules::fs::preopen(&mut wasi, &self.capabilities.preopens())
+        // through the `fs` module and as preopened directories (plain
+        // `open()`), served by goru's own `wasi:filesystem` host.
+        let files = PlainFiles::open(&self.capabilities.preopens(), calls.open_files())
             .map_err(Error::from)?;
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            files,
             limiter: MemoryLimiter::new(self.limits.memory_bytes),
             deadline: Instant::now() + self.limits.timeout,
             calls,

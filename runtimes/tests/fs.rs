@@ -5,12 +5,13 @@
 mod outcomes;
 
 use goru_runtimes::{
-    Capabilities, Engine, Error, FsLimits, Language, Mount, MountError, MountMode, Outcome,
+    Capabilities, Engine, Error, FsLimits, Language, Limits, Mount, MountError, MountMode, Outcome,
     SessionBuilder, StartError,
 };
 use outcomes::stdout;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// One engine for the whole test binary: the guest compiles once.
 fn engine() -> &'static Engine {
@@ -134,8 +135,6 @@ print('mkdir', attempt(lambda: fs.mkdir('/data/d')))
 print('remove file', attempt(lambda: fs.remove('/data/gone.txt')))
 print('remove dir', attempt(lambda: fs.remove('/data/empty')))
 print('remove missing', attempt(lambda: fs.remove('/data/gone.txt')))
-print('open w', attempt(lambda: open('/data/x.txt', 'w')))
-print('os.remove', attempt(lambda: os.remove('/data/x.txt')))
 print(message(lambda: fs.write_text('/data/y.txt', 'y')))
 "#;
     let out = stdout(&run(&builder, code).await);
@@ -148,8 +147,6 @@ print(message(lambda: fs.write_text('/data/y.txt', 'y')))
          remove file ok\n\
          remove dir ok\n\
          remove missing FileNotFoundError\n\
-         open w PermissionError\n\
-         os.remove PermissionError\n\
          PermissionError: `/data/y.txt` does not exist and its mount is `rw`: creating files needs `rwc`\n"
     );
     assert_eq!(read(dir.path(), "x.txt"), "new");
@@ -252,9 +249,16 @@ impl Escapes {
 
 #[tokio::test]
 async fn nothing_leaves_a_mount() {
+    // The writable modes, so writes through links are tried too: `rwc` can
+    // create, `rw` overwrites, removes and renames with plain calls.
+    for mode in [MountMode::Rwc, MountMode::Rw] {
+        nothing_leaves_a_mount_in(mode).await;
+    }
+}
+
+async fn nothing_leaves_a_mount_in(mode: MountMode) {
     let tree = Escapes::new();
-    // rwc: the strongest mode, so writes through links are tried too.
-    let builder = builder(vec![mount("/data", &tree.data(), MountMode::Rwc)]);
+    let builder = builder(vec![mount("/data", &tree.data(), mode)]);
     let code = r#"
 results = {}
 def check(name, f):
@@ -283,6 +287,11 @@ check('exists sibling', lambda: fs.exists('/data-secret/s.txt'))
 check('new symlink out', lambda: (os.symlink('../outside/secret.txt', '/data/made'), open('/data/made').read()))
 check('hard link out', lambda: os.link('/data/../outside/secret.txt', '/data/hl'))
 check('rename out', lambda: os.rename('/data/x.txt', '/data/../outside/x.txt'))
+check('rename through dir_link', lambda: os.rename('/data/x.txt', '/data/dir_link/x.txt'))
+check('rename in through rel_link2', lambda: os.rename('/data/rel_link2', '/data/in.txt') or open('/data/in.txt').read())
+check('remove through dir_link', lambda: os.remove('/data/dir_link/secret.txt'))
+check('truncate abs_link', lambda: os.truncate('/data/abs_link', 0))
+check('utime abs_link', lambda: os.utime('/data/abs_link', (0, 0)))
 check('remove root', lambda: fs.remove('/data'))
 check('remove root/', lambda: fs.remove('/data/'))
 check('remove sub/..', lambda: fs.remove('/data/sub/..'))
@@ -531,4 +540,247 @@ async fn bad_mounts_are_refused_before_the_session_starts() {
         };
         assert!(matches, "{mounts:?}: {text}");
     }
+}
+
+/// Plain file calls, one per row: what each does, and whether each mode
+/// allows it (`ok`) or refuses it (`PermissionError`).
+const PLAIN_CALLS: &[(&str, &str, [&str; 3])] = &[
+    // (name, Python call, [ro, rw, rwc])
+    (
+        "read",
+        "open('/data/read.txt').read()",
+        ["data", "data", "data"],
+    ),
+    (
+        "listdir",
+        "'read.txt' in os.listdir('/data')",
+        ["True", "True", "True"],
+    ),
+    ("stat", "os.stat('/data/read.txt').st_size", ["4", "4", "4"]),
+    (
+        "overwrite",
+        "open('/data/write.txt', 'w').write('new')",
+        ["PermissionError", "3", "3"],
+    ),
+    (
+        "append",
+        "open('/data/append.txt', 'a').write('+')",
+        ["PermissionError", "1", "1"],
+    ),
+    (
+        "read-write",
+        "open('/data/rplus.txt', 'r+').write('N')",
+        ["PermissionError", "1", "1"],
+    ),
+    (
+        "truncate",
+        "os.truncate('/data/trunc.txt', 1)",
+        ["PermissionError", "ok", "ok"],
+    ),
+    (
+        "utime",
+        "os.utime('/data/utime.txt', (0, 0))",
+        ["PermissionError", "ok", "ok"],
+    ),
+    (
+        "remove",
+        "os.remove('/data/remove.txt')",
+        ["PermissionError", "ok", "ok"],
+    ),
+    (
+        "rmdir",
+        "os.rmdir('/data/rmdir')",
+        ["PermissionError", "ok", "ok"],
+    ),
+    (
+        "rename",
+        "os.rename('/data/rename.txt', '/data/renamed.txt')",
+        ["PermissionError", "ok", "ok"],
+    ),
+    (
+        "create",
+        "open('/data/new.txt', 'w').write('c')",
+        ["PermissionError", "PermissionError", "1"],
+    ),
+    (
+        "create x",
+        "open('/data/new-x.txt', 'x').write('c')",
+        ["PermissionError", "PermissionError", "1"],
+    ),
+    (
+        "create a",
+        "open('/data/new-a.txt', 'a').write('c')",
+        ["PermissionError", "PermissionError", "1"],
+    ),
+    (
+        "x existing",
+        "open('/data/read.txt', 'x')",
+        ["PermissionError", "FileExistsError", "FileExistsError"],
+    ),
+    (
+        "mkdir",
+        "os.mkdir('/data/newdir')",
+        ["PermissionError", "PermissionError", "ok"],
+    ),
+    (
+        "symlink",
+        "os.symlink('read.txt', '/data/sym')",
+        ["PermissionError", "PermissionError", "ok"],
+    ),
+    (
+        "hard link",
+        "os.link('/data/read.txt', '/data/hard')",
+        ["PermissionError", "PermissionError", "ok"],
+    ),
+];
+
+#[tokio::test]
+async fn plain_file_calls_honour_each_mode_exactly() {
+    let modes = [MountMode::Ro, MountMode::Rw, MountMode::Rwc];
+    for (column, mode) in modes.into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "read", "write", "append", "rplus", "trunc", "utime", "remove", "rename",
+        ] {
+            write(dir.path(), &format!("{name}.txt"), "data");
+        }
+        std::fs::create_dir(dir.path().join("rmdir")).unwrap();
+        let builder = builder(vec![mount("/data", dir.path(), mode)]);
+        let mut code = String::new();
+        for (name, call, _) in PLAIN_CALLS {
+            code.push_str(&format!("print({name:?}, '=', attempt(lambda: {call}))\n"));
+        }
+        let out = stdout(&run(&builder, &code).await);
+        let expected: String = PLAIN_CALLS
+            .iter()
+            .map(|(name, _, results)| format!("{name} = {}\n", results[column]))
+            .collect();
+        assert_eq!(out, expected, "mode {mode}");
+
+        // What the host sees afterwards.
+        let exists = |name: &str| dir.path().join(name).symlink_metadata().is_ok();
+        let changes = mode >= MountMode::Rw;
+        let creates = mode == MountMode::Rwc;
+        assert_eq!(read(dir.path(), "read.txt"), "data");
+        let changed = |name: &str, after: &str| {
+            let expected = if changes { after } else { "data" };
+            assert_eq!(read(dir.path(), name), expected, "{name} on {mode}");
+        };
+        changed("write.txt", "new");
+        changed("append.txt", "data+");
+        changed("rplus.txt", "Nata");
+        changed("trunc.txt", "d");
+        let mtime = std::fs::metadata(dir.path().join("utime.txt"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(mtime == std::time::UNIX_EPOCH, changes, "utime on {mode}");
+        assert_eq!(exists("remove.txt"), !changes, "remove on {mode}");
+        assert_eq!(exists("rmdir"), !changes, "rmdir on {mode}");
+        assert_eq!(exists("rename.txt"), !changes, "rename on {mode}");
+        assert_eq!(exists("renamed.txt"), changes, "rename on {mode}");
+        for created in ["new.txt", "new-x.txt", "new-a.txt", "newdir", "sym", "hard"] {
+            assert_eq!(exists(created), creates, "{created} on {mode}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn plain_calls_on_a_fifo_fail_at_once_instead_of_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("fifo"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::os::unix::fs::symlink("fifo", dir.path().join("fifo_link")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("socket")).unwrap();
+    write(dir.path(), "x.txt", "regular");
+    let mut builder = builder(vec![mount("/data", dir.path(), MountMode::Rwc)]);
+    // Waiting would end the run at this timeout instead of raising.
+    builder.limits(Limits {
+        timeout: Duration::from_secs(10),
+        ..Limits::default()
+    });
+    let code = r#"
+import stat
+print(message(lambda: open('/data/fifo')))
+print(message(lambda: open('/data/fifo', 'w')))
+print(message(lambda: open('/data/fifo_link', 'rb')))
+print(message(lambda: os.open('/data/fifo', os.O_RDONLY | os.O_NONBLOCK)))
+print(message(lambda: os.listdir('/data/fifo')))
+print(message(lambda: open('/data/socket')))
+print(stat.S_ISDIR(os.stat('/data/fifo').st_mode), sorted(os.listdir('/data')))
+print(open('/data/x.txt').read())
+"#;
+    let outcome = run(&builder, code).await;
+    assert!(
+        outcome.duration < Duration::from_secs(5),
+        "took {:?}",
+        outcome.duration
+    );
+    let out = stdout(&outcome);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    for (line, path) in
+        lines[..4]
+            .iter()
+            .zip(["/data/fifo", "/data/fifo", "/data/fifo_link", "/data/fifo"])
+    {
+        assert!(
+            line.starts_with("OSError: [Errno ") && line.contains("Not supported"),
+            "{line}\n{out}"
+        );
+        assert!(line.contains(path) || !line.contains("'/"), "{line}");
+    }
+    assert!(lines[4].starts_with("NotADirectoryError: "), "{out}");
+    assert!(lines[5].starts_with("OSError: "), "{out}");
+    assert_eq!(lines[6], "False ['fifo', 'fifo_link', 'socket', 'x.txt']");
+    assert_eq!(lines[7], "regular");
+}
+
+#[tokio::test]
+async fn open_files_are_capped_per_session_at_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "x.txt", "hello");
+    let code = r#"
+import errno
+held = []
+try:
+    while True:
+        held.append(open('/data/x.txt'))
+except OSError as e:
+    print(len(held), type(e).__name__, e.errno == errno.EDQUOT)
+print(message(lambda: fs.read_text('/data/x.txt')))
+print(message(lambda: os.listdir('/data')))
+held.pop().close()
+print(fs.read_text('/data/x.txt'), len(os.listdir('/data')))
+held.append(open('/data/x.txt'))
+print(attempt(lambda: open('/data/x.txt')))
+held.clear()
+print(len([open('/data/x.txt') for _ in range(3)]))
+"#;
+    let cases = [(None, 256), (Some(8), 8)];
+    for (limit, expected) in cases {
+        let mut builder = builder(vec![mount("/data", dir.path(), MountMode::Ro)]);
+        let mut limits = Limits::default();
+        if let Some(limit) = limit {
+            limits.max_open_files = limit;
+        }
+        builder.limits(limits);
+        let out = stdout(&run(&builder, code).await);
+        assert_eq!(
+            out,
+            format!(
+                "{expected} OSError True\n\
+                 OSError: too many open files: `/data/x.txt` cannot be opened while the session \
+                 holds its limit of {expected} open files (close some first)\n\
+                 OSError: [Errno 19] Quota exceeded: '/data'\n\
+                 hello 1\n\
+                 OSError\n\
+                 3\n"
+            )
+        );
+    }
+    assert_eq!(Limits::default().max_open_files, 256);
 }

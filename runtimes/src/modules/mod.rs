@@ -16,6 +16,7 @@ pub mod packages;
 use crate::{Capabilities, Limits};
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The prefix of the names of built-in module functions.
 pub(crate) const PREFIX: &str = "goru:";
@@ -60,15 +61,23 @@ pub(crate) struct Modules {
     fs: Option<fs::FsMounts>,
     http: Option<http::Http>,
     packages: Option<packages::Packages>,
+    /// The session's budget of open files, shared by `fs` and the guest's
+    /// plain file calls.
+    open_files: Arc<fs::OpenFiles>,
 }
 
 impl Modules {
     /// Fails when a mount cannot be used (see [`Capabilities::validate`]) or
     /// an allowed `http` host is not valid.
     pub(crate) fn new(capabilities: &Capabilities, limits: &Limits) -> Result<Self, crate::Error> {
+        let open_files = fs::OpenFiles::new(limits.max_open_files);
         Ok(Modules {
             kv: capabilities.kv.clone().map(kv::KvStore::new),
-            fs: fs::FsMounts::open(&capabilities.mounts, capabilities.fs_limits.clone())?,
+            fs: fs::FsMounts::open(
+                &capabilities.mounts,
+                capabilities.fs_limits.clone(),
+                open_files.clone(),
+            )?,
             http: match &capabilities.http {
                 Some(http) => http::Http::new(http, limits.max_host_payload_bytes)?,
                 None => None,
@@ -78,7 +87,13 @@ impl Modules {
                 .as_ref()
                 .map(packages::Packages::new)
                 .transpose()?,
+            open_files,
         })
+    }
+
+    /// The session's budget of open files.
+    pub(crate) fn open_files(&self) -> Arc<fs::OpenFiles> {
+        self.open_files.clone()
     }
 
     /// The largest JSON the call `name` (without the prefix) may carry in its

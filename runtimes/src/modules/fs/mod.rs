@@ -9,12 +9,18 @@
 //! never learns where a mount lives on the host.
 
 mod mount;
+mod open_files;
+mod wasi;
 
 pub(crate) use mount::validate;
 pub use mount::{FsLimits, Mount, MountError, MountMode};
+pub(crate) use open_files::OpenFiles;
+pub(crate) use wasi::{PlainFiles, PlainFilesView, add_to_linker};
+
+use open_files::Slot;
 
 use super::{ModuleError, string_arg};
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use serde_json::{Value, json};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -25,6 +31,9 @@ use std::time::UNIX_EPOCH;
 pub(crate) struct FsMounts {
     mounts: Vec<OpenMount>,
     limits: FsLimits,
+    /// Shared with the session's plain file calls: each call here holds a
+    /// slot while it runs.
+    open_files: Arc<OpenFiles>,
 }
 
 struct OpenMount {
@@ -70,7 +79,11 @@ fn worst_case_json(bytes: u64) -> u64 {
 impl FsMounts {
     /// Validates `mounts` and opens each host directory. `None` when there
     /// are no mounts: the module is off.
-    pub(crate) fn open(mounts: &[Mount], limits: FsLimits) -> Result<Option<Self>, MountError> {
+    pub(crate) fn open(
+        mounts: &[Mount],
+        limits: FsLimits,
+        open_files: Arc<OpenFiles>,
+    ) -> Result<Option<Self>, MountError> {
         if mounts.is_empty() {
             return Ok(None);
         }
@@ -95,6 +108,7 @@ impl FsMounts {
         Ok(Some(FsMounts {
             mounts: open,
             limits,
+            open_files,
         }))
     }
 
@@ -117,17 +131,24 @@ impl FsMounts {
                 return Ok(Value::Bool(false));
             };
             let dir = self.mounts[target.mount].dir.clone();
-            return blocking(move || {
+            let slot = self.slot(&target)?;
+            return blocking(slot, move || {
                 Ok(Value::Bool(dir.try_exists(target.path()).unwrap_or(false)))
             })
             .await;
         }
         let target = self.resolve(path)?;
+        let slot = self.slot(&target)?;
         let mount = &self.mounts[target.mount];
         let dir = mount.dir.clone();
         let limits = self.limits.clone();
         match function {
-            "read_text" => blocking(move || read_text(&dir, &target, limits.max_read_bytes)).await,
+            "read_text" => {
+                blocking(slot, move || {
+                    read_text(&dir, &target, limits.max_read_bytes)
+                })
+                .await
+            }
             "write_text" => {
                 let text = string_arg(&args, "text")?.to_owned();
                 let create = self.require(mount, &target, MountMode::Rw)? == MountMode::Rwc;
@@ -142,27 +163,41 @@ impl FsMounts {
                         ),
                     ));
                 }
-                blocking(move || write_text(&dir, &target, &text, create)).await
+                blocking(slot, move || write_text(&dir, &target, &text, create)).await
             }
-            "listdir" => blocking(move || listdir(&dir, &target)).await,
-            "stat" => blocking(move || stat(&dir, &target)).await,
+            "listdir" => blocking(slot, move || listdir(&dir, &target)).await,
+            "stat" => blocking(slot, move || stat(&dir, &target)).await,
             "mkdir" => {
                 self.require(mount, &target, MountMode::Rwc)?;
                 let parents = args
                     .get("parents")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                blocking(move || mkdir(&dir, &target, parents)).await
+                blocking(slot, move || mkdir(&dir, &target, parents)).await
             }
             "remove" => {
                 self.require(mount, &target, MountMode::Rw)?;
-                blocking(move || remove(&dir, &target)).await
+                blocking(slot, move || remove(&dir, &target)).await
             }
             _ => Err(ModuleError::new(
                 "AttributeError",
                 format!("fs has no function `{function}`"),
             )),
         }
+    }
+
+    /// A slot of the session's open-file budget for one call on `target`.
+    fn slot(&self, target: &Target) -> Result<Slot, ModuleError> {
+        self.open_files.reserve().map_err(|full| {
+            ModuleError::new(
+                "OSError",
+                format!(
+                    "too many open files: `{}` cannot be opened while the session holds its \
+                     limit of {} open files (close some first)",
+                    target.guest, full.limit
+                ),
+            )
+        })
     }
 
     /// Refuses unless the target's mount allows `needed`; returns its mode.
@@ -215,32 +250,6 @@ impl FsMounts {
     }
 }
 
-/// Gives the guest's plain `open()` / `os` the mounts as WASI preopens.
-/// wasmtime-wasi has two permission levels: read-only, or everything
-/// (writing, creating, removing, renaming, linking). So `ro` and `rw` mounts
-/// are read-only here (an `rw` mount is written through the `fs` module,
-/// which can tell overwriting from creating) and `rwc` mounts allow all.
-/// wasmtime-wasi resolves paths with cap-std, like the `fs` module.
-pub(crate) fn preopen(
-    wasi: &mut wasmtime_wasi::WasiCtxBuilder,
-    mounts: &[Mount],
-) -> Result<(), MountError> {
-    use wasmtime_wasi::FsPerms;
-    for mount in mounts {
-        let perms = match mount.mode {
-            MountMode::Ro | MountMode::Rw => FsPerms::ReadOnly,
-            MountMode::Rwc => FsPerms::ReadWrite,
-        };
-        wasi.preopened_dir(&mount.host, &mount.guest, perms)
-            .map_err(|e| MountError::Host {
-                guest: mount.guest.clone(),
-                host: mount.host.clone(),
-                message: e.to_string(),
-            })?;
-    }
-    Ok(())
-}
-
 /// Normalizes the absolute guest path `path` and finds the mount (by index
 /// into `mounts`, each given as its components) whose path is its longest
 /// prefix in whole components, with the rest of the path.
@@ -282,10 +291,17 @@ fn resolve(
     Ok((guest, best))
 }
 
-/// Runs blocking file I/O off the async threads.
+/// Runs blocking file I/O off the async threads, holding `slot` of the
+/// open-file budget until the work is done (even if the guest stops
+/// waiting for it).
 async fn blocking(
+    slot: Slot,
     work: impl FnOnce() -> Result<Value, ModuleError> + Send + 'static,
 ) -> Result<Value, ModuleError> {
+    let work = move || {
+        let _slot = slot;
+        work()
+    };
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| {
         Err(ModuleError::new(
             "RuntimeError",
@@ -340,7 +356,11 @@ fn read_text(dir: &Dir, target: &Target, max: u64) -> Result<Value, ModuleError>
     if metadata.len() > max {
         return Err(too_big());
     }
-    let file = dir.open(target.path()).map_err(err)?;
+    // Never waiting, should a FIFO have been put in its place meanwhile; the
+    // check below refuses it (and on a regular file the flag changes nothing).
+    let mut options = OpenOptions::new();
+    options.read(true).custom_flags(wasi::no_wait_flags());
+    let file = dir.open_with(target.path(), &options).map_err(err)?;
     regular_file(target, &file.metadata().map_err(err)?)?;
     // The file may have grown since: never hold more than `max + 1` bytes.
     let mut bytes = Vec::new();
@@ -399,8 +419,13 @@ fn write_text(dir: &Dir, target: &Target, text: &str, create: bool) -> Result<Va
         Err(e) => return Err(err(e)),
     }
     let mut options = OpenOptions::new();
-    options.write(true).truncate(true).create(create);
+    options
+        .write(true)
+        .truncate(true)
+        .create(create)
+        .custom_flags(wasi::no_wait_flags());
     let mut file = dir.open_with(target.path(), &options).map_err(err)?;
+    regular_file(target, &file.metadata().map_err(err)?)?;
     file.write_all(text.as_bytes()).map_err(err)?;
     file.flush().map_err(err)?;
     Ok(Value::Null)
