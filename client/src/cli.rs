@@ -15,6 +15,10 @@ Exit codes:
   134  the guest crashed (for example its native stack ran out)
   137  the --memory limit was hit and the guest could not go on
   153  the --max-output limit was hit (output truncated, run stopped)
+Code can exit with any of these itself (sys.exit(124)). goru's own verdicts
+come with an `error:` line on stderr; `--report FILE` gives the verdict in a
+file the code cannot write: `exit` for the code's own exit, `timeout` for a
+real one.
 
 Examples:
   goru script.py arg1 arg2
@@ -192,6 +196,14 @@ pub struct RunArgs {
     /// for `goru repl`, which always runs in this process.
     #[arg(long, value_name = "SOCKET", env = env::CONNECT)]
     pub connect: Option<PathBuf>,
+
+    /// Write how the run ended to FILE as JSON: `{"status": "timeout",
+    /// "exitCode": 124, "durationMs": 2001.7}`. `status` is goru's verdict
+    /// (`ok`, `exit`, `exception`, `timeout`, `memoryLimit`, `outputLimit`,
+    /// `crashed`, `cancelled`), which the guest cannot fake: its own
+    /// `sys.exit(124)` is `exit`, not `timeout`.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 
     /// The script to run (`-` or nothing: read the code from stdin).
     #[arg(value_name = "FILE")]
