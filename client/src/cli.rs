@@ -15,6 +15,10 @@ Exit codes:
   134  the guest crashed (for example its native stack ran out)
   137  the --memory limit was hit and the guest could not go on
   153  the --max-output limit was hit (output truncated, run stopped)
+Code can exit with any of these itself (sys.exit(124)). goru's own verdicts
+come with an `error:` line on stderr; `--report FILE` gives the verdict in a
+file the code cannot write: `exit` for the code's own exit, `timeout` for a
+real one.
 
 Examples:
   goru script.py arg1 arg2
@@ -22,7 +26,7 @@ Examples:
   echo 'console.log(1 + 1)' | goru -l js
   goru --timeout 2s --memory 64MiB solution.py < input.txt
   goru --mount /data:./data:ro --mount /out:./out:rwc job.py
-  goru --allow-host https://api.example.com fetch.py
+  goru --allow-host api.example.com --allow-host 127.0.0.1:8080 fetch.py
   goru --packages .goru/packages -c 'import attrs'    (after `goru deps install attrs`)
   goru --connect /tmp/goru.sock script.py";
 
@@ -193,6 +197,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "SOCKET", env = env::CONNECT)]
     pub connect: Option<PathBuf>,
 
+    /// Write how the run ended to FILE as JSON: `{"status": "timeout",
+    /// "exitCode": 124, "durationMs": 2001.7}`. `status` is goru's verdict
+    /// (`ok`, `exit`, `exception`, `timeout`, `memoryLimit`, `outputLimit`,
+    /// `crashed`, `cancelled`), which the guest cannot fake: its own
+    /// `sys.exit(124)` is `exit`, not `timeout`.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
     /// The script to run (`-` or nothing: read the code from stdin).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -242,12 +254,14 @@ pub struct CapabilityArgs {
     #[arg(long = "mount", value_name = "GUEST:HOST:MODE", value_parser = parse_mount)]
     pub mounts: Vec<Mount>,
 
-    /// Enable the `http` module for this origin (repeatable): scheme, host
-    /// and optional port, as in `https://api.example.com`,
-    /// `https://*.example.com` (its subdomains) or `http://127.0.0.1:8080`.
-    /// Every redirect is checked too; local and private addresses are
-    /// refused unless allowed literally.
-    #[arg(long = "allow-host", value_name = "URL", value_parser = parse_allowed_host)]
+    /// Enable the `http` module for this host (repeatable): `api.example.com`
+    /// (https and http on their default ports), `api.example.com:8080`
+    /// (both on that port), `*.example.com` (its subdomains),
+    /// `127.0.0.1:8080`, `[::1]:8080`, or a URL such as
+    /// `https://api.example.com` (that scheme only). Every redirect is
+    /// checked too; local and private addresses are refused unless allowed
+    /// literally.
+    #[arg(long = "allow-host", value_name = "HOST", value_parser = parse_allowed_host)]
     pub allow_hosts: Vec<String>,
 
     /// Python packages installed in DIR (by `goru deps install --dir DIR`):
@@ -266,11 +280,15 @@ pub struct CapabilityArgs {
     pub index_url: Option<String>,
 }
 
-/// Checks one `--allow-host` entry.
+/// Checks one `--allow-host` entry with the engine's parser, the one the
+/// daemon uses too.
 fn parse_allowed_host(entry: &str) -> Result<String, String> {
+    const HINT: &str = "\nhint: allow a host with `--allow-host api.example.com` (https and http), \
+                        `--allow-host 127.0.0.1:8080` or `--allow-host https://api.example.com` \
+                        (that scheme only)";
     HttpCapability::allowing([entry])
         .validate()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{e}{HINT}"))?;
     Ok(entry.to_string())
 }
 

@@ -3,6 +3,7 @@
 //! the code runs differs, and that the guest's stdin is read up front.
 
 use crate::cli::RunArgs;
+use crate::verdict::{ReportFile, Verdict};
 use crate::{
     Fatal, ProcessOutput, async_runtime, capabilities, limits, print_traceback, program,
     read_stdin_utf8, report_status,
@@ -45,7 +46,9 @@ impl GivenLimits {
 pub(crate) fn run(socket: &Path, cli: RunArgs, given: GivenLimits) -> Result<i32, Fatal> {
     let limits = limits(&cli.limits)?;
     let capabilities = wire_capabilities(&capabilities(&cli.capabilities)?);
+    let report_file = cli.report.as_deref().map(ReportFile::create).transpose()?;
     let program = program(cli)?;
+    let language = program.language;
     let stdin = guest_stdin(&program.stdin)?;
     async_runtime()?.block_on(async {
         let options = ClientOptions::new().on_output(|output| {
@@ -75,7 +78,14 @@ pub(crate) fn run(socket: &Path, cli: RunArgs, given: GivenLimits) -> Result<i32
             .map_err(|err| failure(err, socket))?;
         // The result is in; a failure to say goodbye changes nothing.
         let _ = client.shutdown().await;
-        report(&result, &limits);
+        report(&result, &limits, language);
+        if let Some(file) = report_file {
+            file.write(&Verdict {
+                status: result.outcome,
+                exit_code: result.exit_code,
+                duration_ms: result.duration_ms,
+            })?;
+        }
         Ok(result.exit_code)
     })
 }
@@ -135,7 +145,7 @@ fn wire_limits(limits: &Limits, given: GivenLimits, ceiling: &wire::Limits) -> w
 
 /// Tells the user why the run did not simply finish, in the words of the
 /// in-process run (`limits`: what the run was given).
-fn report(result: &RunResult, limits: &wire::Limits) {
+fn report(result: &RunResult, limits: &wire::Limits, language: Language) {
     let message = result.message.as_deref().unwrap_or_default();
     let status = match result.outcome {
         OutcomeKind::Ok | OutcomeKind::Incomplete | OutcomeKind::Exit => return,
@@ -168,7 +178,7 @@ fn report(result: &RunResult, limits: &wire::Limits) {
         },
         OutcomeKind::Cancelled => Status::Cancelled,
     };
-    report_status(&status);
+    report_status(&status, language);
 }
 
 /// What to tell the user when talking to the daemon failed.

@@ -5,13 +5,14 @@ mod connect;
 mod deps;
 mod repl;
 mod report;
+mod verdict;
 
 use clap::{CommandFactory, FromArgMatches};
 use cli::{CapabilityArgs, Cli, Command, LimitArgs, RunArgs};
 use goru_runtimes::{
-    Capabilities, Deterministic, Engine, HttpCapability, KvLimits, Language, Limits, OutputSink,
-    PackagesCapability, SessionBuilder, Status, Stdin, Stream, exit_code, parse_duration,
-    parse_size,
+    Capabilities, Deterministic, Engine, HttpCapability, KvLimits, Language, Limits,
+    MAX_MEMORY_BYTES, OutputSink, PackagesCapability, SessionBuilder, Status, Stdin, Stream,
+    exit_code, parse_duration, parse_size,
 };
 use std::io::{Read, Write};
 use std::path::Path;
@@ -144,6 +145,11 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
     }
     let limits = limits(&cli.limits)?;
     let capabilities = capabilities(&cli.capabilities)?;
+    let report_file = cli
+        .report
+        .as_deref()
+        .map(verdict::ReportFile::create)
+        .transpose()?;
     let program = program(cli)?;
     let capabilities = for_language(capabilities, program.language)?;
     let engine = Engine::builder()
@@ -166,7 +172,14 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
             hint: Some("this is a bug in goru or its build; please report it".into()),
             code: exit_code::INTERNAL,
         })?;
-    report_status(&outcome.status);
+    report_status(&outcome.status, program.language);
+    if let Some(file) = report_file {
+        file.write(&verdict::Verdict {
+            status: verdict::outcome_kind(&outcome.status),
+            exit_code: outcome.status.exit_code(),
+            duration_ms: outcome.duration.as_secs_f64() * 1000.0,
+        })?;
+    }
     Ok(outcome.status.exit_code())
 }
 
@@ -322,8 +335,34 @@ fn read_source(path: &Path) -> Result<String, Fatal> {
     })
 }
 
+/// The memory a guest needs to start with room for a small program: the
+/// `--memory` hint never suggests less. Measured with `print(1)` /
+/// `console.log(1)`: CPython 3.14 starts in 27 MiB, QuickJS-NG in 5 MiB.
+fn working_memory(language: Language) -> u64 {
+    match language {
+        Language::Python => 32 << 20,
+        Language::JavaScript => 8 << 20,
+    }
+}
+
+/// The `--memory` hint after the guest ran out of `limit`: double it, and
+/// at least what the guest needs to start, so that following the hint
+/// cannot fail at start again.
+fn memory_hint(limit: u64, language: Language) -> String {
+    let working = working_memory(language);
+    let suggested = limit.saturating_mul(2).max(working).min(MAX_MEMORY_BYTES);
+    if limit < working {
+        format!(
+            "raise the limit with `--memory {}`: {language} needs about that much to start",
+            human_size(suggested)
+        )
+    } else {
+        format!("raise the limit with `--memory {}`", human_size(suggested))
+    }
+}
+
 /// Tells the user why a run did not simply finish.
-fn report_status(status: &Status) {
+fn report_status(status: &Status, language: Language) {
     match status {
         Status::Ok { .. } | Status::Incomplete | Status::Exit(_) => {}
         Status::Exception(exception) => print_traceback(&exception.traceback),
@@ -336,10 +375,7 @@ fn report_status(status: &Status) {
         ),
         Status::MemoryLimit { limit } => report::error(
             &format!("the guest ran out of memory (limit {})", human_size(*limit)),
-            Some(&format!(
-                "raise the limit with `--memory {}`",
-                human_size(limit.saturating_mul(2))
-            )),
+            Some(&memory_hint(*limit, language)),
         ),
         Status::OutputLimit { stream, limit } => report::error(
             &format!(

@@ -61,7 +61,7 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
     let session = match runtime.block_on(builder.start(&engine)) {
         Ok(session) => session,
         Err(StartError::Limit(status)) => {
-            report_status(&status);
+            report_status(&status, language);
             return Ok(status.exit_code());
         }
         Err(StartError::Engine(err)) => return Err(bug(err)),
@@ -385,7 +385,7 @@ impl Repl {
         ) {
             self.failed = true;
             self.end_line();
-            report_status(&status);
+            report_status(&status, self.language);
         }
         if !status.instance_survives() {
             self.restart()?;
@@ -413,7 +413,7 @@ impl Repl {
                 Ok(())
             }
             Err(StartError::Limit(status)) => {
-                report_status(&status);
+                report_status(&status, self.language);
                 Err(Fatal {
                     message: "could not start a fresh session".into(),
                     hint: None,

@@ -411,6 +411,103 @@ fn allocations_past_the_memory_limit_raise_memory_error() {
     assert!(run.stderr.contains("OverflowError"), "{}", run.stderr);
 }
 
+/// The value the hint line `hint: raise the limit with `--memory SIZE`...`
+/// suggests.
+fn suggested_memory(stderr: &str) -> String {
+    let hint = stderr
+        .lines()
+        .find(|line| line.starts_with("hint: raise the limit with `--memory "))
+        .unwrap_or_else(|| panic!("a --memory hint in {stderr:?}"));
+    let size = &hint["hint: raise the limit with `--memory ".len()..];
+    size[..size.find('`').unwrap()].to_string()
+}
+
+#[test]
+fn the_memory_hint_suggests_a_limit_the_run_then_fits_in() {
+    for language in ["python", "js"] {
+        let code = if language == "python" {
+            "print('fits')"
+        } else {
+            "console.log('fits')"
+        };
+        // The smallest limit there is: too little for either guest to start.
+        let run = goru(&["--memory", "1MiB", "-l", language, "-c", code]);
+        run.assert_code(137);
+        assert!(
+            run.stderr.contains("needs about that much to start"),
+            "{language}: {}",
+            run.stderr
+        );
+        // Followed once, the hint is enough.
+        let memory = suggested_memory(&run.stderr);
+        let run = goru(&["--memory", &memory, "-l", language, "-c", code]);
+        run.assert_code(0);
+        assert_eq!(run.stdout, "fits\n", "{language} with the hinted {memory}");
+    }
+}
+
+/// The `--report` file of a run with `flags`, and the run.
+fn reported(flags: &[&str], code: &str) -> (serde_json::Value, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let mut args = vec!["--report", path.to_str().unwrap()];
+    args.extend(flags);
+    let run = python(&args, code);
+    let text = std::fs::read_to_string(&path).expect("the report is written");
+    (
+        serde_json::from_str(&text).expect("the report is JSON"),
+        run,
+    )
+}
+
+#[test]
+fn a_guests_own_exit_124_is_told_from_a_timeout() {
+    python(&[], "pass").assert_code(0);
+    // The guest exits 124 and writes what goru would write.
+    let (report, run) = reported(
+        &[],
+        "import sys
+print('error: the run timed out after 1s', file=sys.stderr)
+sys.exit(124)",
+    );
+    run.assert_code(124);
+    assert_eq!(report["status"], "exit", "{report}");
+    assert_eq!(report["exitCode"], 124, "{report}");
+
+    let (report, run) = reported(&["--timeout", "500ms"], "while True: pass");
+    run.assert_code(124);
+    assert!(
+        run.stderr.contains("error: the run timed out after 500ms"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(report["status"], "timeout", "{report}");
+    assert_eq!(report["exitCode"], 124, "{report}");
+    assert!(
+        report["durationMs"].as_f64().is_some_and(|ms| ms >= 500.0),
+        "{report}"
+    );
+
+    let (report, run) = reported(&[], "1/0");
+    run.assert_code(1);
+    assert_eq!(report["status"], "exception", "{report}");
+}
+
+#[test]
+fn a_report_path_that_cannot_be_written_is_a_usage_error_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("report.json");
+    let run = python(&["--report", path.to_str().unwrap()], "print('ran')");
+    run.assert_code(2);
+    assert_eq!(run.stdout, "", "the code must not run");
+    assert!(
+        run.stderr.contains("cannot write the report"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+}
+
 #[test]
 fn a_busy_loop_is_stopped_at_the_timeout() {
     // The first goru of a test run may compile the guest: not part of the timing.

@@ -223,6 +223,35 @@ fn python_ctrl_c_clears_the_pending_block_and_keeps_the_variables() {
 }
 
 #[test]
+fn python_lines_typed_ahead_while_an_entry_runs_all_run_in_order() {
+    let state = state_dir();
+    let mut repl = Terminal::python(&[], state.path());
+    repl.pty
+        .send("import time; time.sleep(0.5); print('slept', 6 * 7)\r")
+        .unwrap();
+    repl.pty.flush().unwrap();
+    repl.expect("time.sleep(0.5)");
+    // While that runs, a pasted block and the lines after it, in one write
+    // (no bracketed paste: the terminal holds them until goru reads).
+    // Each output (`row 10`) differs from its echo (`i * 10`), so what is
+    // expected below can only be output.
+    repl.pty
+        .send(
+            "for i in range(3):\r    print('row', i * 10)\r\r\
+             print('then', 2 + 3)\rprint('last', 7 * 11)\r",
+        )
+        .unwrap();
+    repl.pty.flush().unwrap();
+    for output in ["slept 42", "row 0", "row 10", "row 20", "then 5", "last 77"] {
+        repl.expect(output);
+    }
+    let (rest, next) = repl.next_prompt("");
+    assert_eq!(next, Next::Entry, "nothing is left pending: {rest:?}");
+    assert_eq!(repl.run("print('still', 1 + 1)"), "still 2\n");
+    assert_eq!(repl.exit_with_ctrl_d(), 0);
+}
+
+#[test]
 fn python_ctrl_c_stops_a_running_entry_and_a_fresh_session_starts() {
     let state = state_dir();
     let mut repl = Terminal::python(&["--timeout", "120s"], state.path());

@@ -487,6 +487,36 @@ async fn goru_connect_lowers_default_limits_to_the_daemons() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn goru_connect_reports_the_daemons_verdict_apart_from_the_exit_code() {
+    let daemon = TestDaemon::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let report = path.to_str().unwrap();
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    };
+    let exit = "import sys; sys.exit(124)";
+    let run = goru_connect(&daemon, &["--report", report, "-l", "python", "-c", exit]).await;
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    assert_eq!(read()["status"], "exit");
+    let spin = "while True: pass";
+    let args = [
+        "--report",
+        report,
+        "--timeout",
+        "300ms",
+        "-l",
+        "python",
+        "-c",
+        spin,
+    ];
+    let run = goru_connect(&daemon, &args).await;
+    assert_eq!(run.code, 124, "{}", run.stderr);
+    assert_eq!(read()["status"], "timeout");
+    assert_eq!(read()["exitCode"], 124);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn goru_connect_feeds_stdin_to_the_guest() {
     let daemon = TestDaemon::start().await;
     let sum = "import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))";

@@ -3,7 +3,7 @@
 use goru_protocol::ErrorObject;
 use goru_protocol::codes;
 use goru_protocol::types::{self as wire, OutcomeKind, RunResult};
-use goru_runtimes::{Capabilities, Language, Limits, Mode, Outcome, Status};
+use goru_runtimes::{Capabilities, HttpConfigError, Language, Limits, Mode, Outcome, Status};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -126,6 +126,19 @@ pub(crate) fn capabilities(asked: &wire::Capabilities) -> Result<Capabilities, E
     capabilities
         .validate()
         .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
+    if let Some(http) = &capabilities.http {
+        // The allow-list through the engine's parser, the CLI's too, before
+        // a session starts; the refused entry is named in `data`.
+        http.validate().map_err(|err| {
+            let error = ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}"));
+            match err {
+                HttpConfigError::BadEntry(bad) => {
+                    error.with_data(json!({"capability": "http", "entry": bad.entry}))
+                }
+                _ => error,
+            }
+        })?;
+    }
     Ok(capabilities)
 }
 

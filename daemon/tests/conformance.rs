@@ -5,6 +5,10 @@
 
 mod support;
 
+#[path = "../../runtimes/tests/support/http_server.rs"]
+mod http_server;
+
+use http_server::TestServer;
 use serde_json::{Value, json};
 use std::thread;
 use std::time::Duration;
@@ -43,6 +47,7 @@ over_both_transports!(
     exceptions_and_exits,
     a_timeout_ends_the_session,
     limits_and_capabilities_are_checked,
+    http_allow_entries_are_the_clis,
     packages_reach_python_sessions,
     streaming_sends_output_before_the_result,
     cancel_request_stops_a_run,
@@ -468,6 +473,51 @@ fn limits_and_capabilities_are_checked(transport: Transport) {
         client.call("session/list", Value::Null)["sessions"],
         json!([])
     );
+}
+
+/// The `http` capability's `allow` takes the entries `--allow-host` takes
+/// (one parser): Deno's `host[:port]` forms as well as URLs.
+fn http_allow_entries_are_the_clis(transport: Transport) {
+    let server = TestServer::start();
+    let (_daemon, mut client) = start(transport, &[]);
+    client.initialize(&unique_client_id("http-allow"));
+    let code = format!("print(http.get('{}/text').status_code)", server.origin());
+    let with_allow =
+        |allow: Value| json!({"language": "python", "capabilities": {"http": {"allow": allow}}});
+    // (entries, whether they allow `http://127.0.0.1:PORT/text`)
+    let rows = [
+        (json!([format!("127.0.0.1:{}", server.port)]), true),
+        (json!([server.origin()]), true),
+        (
+            json!(["api.example.com", format!("127.0.0.1:{}", server.port)]),
+            true,
+        ),
+        (json!([format!("https://127.0.0.1:{}", server.port)]), false),
+        (json!(["api.example.com"]), false),
+    ];
+    for (allow, allowed) in rows {
+        let session = client.create_session_with(with_allow(allow.clone()));
+        let result = client.run(&session, &code);
+        if allowed {
+            assert_eq!(result["outcome"], "ok", "{allow}: {result}");
+            assert_eq!(result["stdout"], "200\n", "{allow}: {result}");
+        } else {
+            assert_eq!(result["outcome"], "exception", "{allow}: {result}");
+            assert_eq!(result["exception"]["type"], "PermissionError", "{result}");
+        }
+    }
+    let error = client.expect_error(
+        "session/create",
+        with_allow(json!(["ftp://api.example.com"])),
+        code::INVALID_PARAMS,
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("capabilities: invalid allowed host `ftp://api.example.com`")
+            && message.contains("`http` or `https`"),
+        "{error}"
+    );
+    assert_eq!(error["data"]["entry"], "ftp://api.example.com", "{error}");
 }
 
 fn packages_reach_python_sessions(transport: Transport) {

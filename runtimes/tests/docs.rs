@@ -1,16 +1,80 @@
 //! docs/sandbox-api.md against the guests: every module function the page
 //! names (`kv.get(`, `fs.readText(`, ...) exists in the guest it belongs to.
 //! camelCase names are JavaScript's, snake_case names Python's, one-word
-//! names both.
+//! names both. And every allow-list entry the docs show is one the parser
+//! takes.
 
-use goru_runtimes::{Engine, Language, SessionBuilder, Status};
+use goru_runtimes::{Engine, HttpCapability, Language, SessionBuilder, Status};
+
+fn read_doc(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).expect(path)
+}
+
+/// The entries the docs show: each `--allow-host ENTRY`, each string in an
+/// `"allow": [...]` list, and the first column of sandbox-api.md's table of
+/// entries.
+fn documented_allow_entries() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for path in [
+        "README.md",
+        "docs/sandbox-api.md",
+        "docs/protocol.md",
+        "docs/security.md",
+    ] {
+        let page = read_doc(path);
+        for (at, _) in page.match_indices("--allow-host ") {
+            let entry: String = page[at + "--allow-host ".len()..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !"`'\"|)".contains(*c))
+                .collect();
+            // `--allow-host HOST` names the flag, not an entry.
+            if !entry.is_empty() && entry != "HOST" {
+                found.push((path.to_string(), entry));
+            }
+        }
+        for (at, _) in page.match_indices("\"allow\": [") {
+            let list = &page[at + "\"allow\": [".len()..];
+            let list = &list[..list.find(']').expect("a closed allow list")];
+            for item in list.split(',') {
+                let item = item.trim().trim_matches('"');
+                if !item.is_empty() && item != "..." {
+                    found.push((path.to_string(), item.to_string()));
+                }
+            }
+        }
+        if let Some(table) = page.split("| entry | allows |").nth(1) {
+            for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+                let first = row.split('|').nth(1).unwrap_or("");
+                for entry in first.split('`').skip(1).step_by(2) {
+                    found.push((path.to_string(), entry.to_string()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_allow_list_entry_in_the_docs_is_valid() {
+    let entries = documented_allow_entries();
+    assert!(
+        entries.len() >= 10,
+        "the docs show allow-list entries: {entries:?}"
+    );
+    let bad: Vec<String> = entries
+        .iter()
+        .filter_map(|(path, entry)| {
+            HttpCapability::allowing([entry.as_str()])
+                .validate()
+                .err()
+                .map(|err| format!("{path}: {err}"))
+        })
+        .collect();
+    assert!(bad.is_empty(), "entries the parser refuses: {bad:#?}");
+}
 
 fn documented_functions() -> Vec<(String, String)> {
-    let page = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/sandbox-api.md"
-    ))
-    .expect("docs/sandbox-api.md");
+    let page = read_doc("docs/sandbox-api.md");
     let mut found = Vec::new();
     for module in ["kv", "fs", "http"] {
         let prefix = format!("{module}.");

@@ -138,10 +138,10 @@ async fn off_unless_hosts_are_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_entries_stop_the_session_from_starting() {
     let engine = engine();
-    let builder = allowing(&["api.example.com"]);
+    let builder = allowing(&["ftp://api.example.com"]);
     match builder.start(&engine).await {
         Err(StartError::Engine(Error::Http(err))) => {
-            assert!(err.to_string().contains("`api.example.com`"), "{err}");
+            assert!(err.to_string().contains("`ftp://api.example.com`"), "{err}");
         }
         Err(other) => panic!("expected a bad-entry error, got {other:?}"),
         Ok(_) => panic!("a bad entry must stop the session from starting"),

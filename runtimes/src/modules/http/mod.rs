@@ -20,9 +20,10 @@
 //!
 //! The session holds one client (one connection pool) for all its runs.
 
+mod entry;
 mod policy;
 
-pub use policy::BadEntry;
+pub use entry::BadEntry;
 
 use super::ModuleError;
 use base64::Engine as _;
@@ -73,9 +74,11 @@ const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct HttpCapability {
-    /// Allowed origins: `https://api.example.com`, `http://127.0.0.1:8080`,
-    /// `https://*.example.com` (subdomains, not `example.com` itself). The
-    /// scheme must match; the port is the scheme's default unless written.
+    /// Allowed hosts, each `host`, `host:port`, `*.host` (subdomains, not
+    /// `host` itself), an IP address (`127.0.0.1:8080`, `[::1]:8080`), or a
+    /// URL (`https://api.example.com[:port]`). Without a scheme both `https`
+    /// and `http` are allowed; with one, only it. The port is the scheme's
+    /// default unless written. See `entry.rs` for the grammar.
     pub allow: Vec<String>,
     /// The largest request body, in bytes.
     pub max_request_bytes: u64,
@@ -543,7 +546,7 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let err = Http::new(&HttpCapability::allowing(["example.com"]), 1 << 20)
+        let err = Http::new(&HttpCapability::allowing(["example.com/v1"]), 1 << 20)
             .err()
             .unwrap();
         assert!(matches!(err, HttpConfigError::BadEntry(_)), "{err}");

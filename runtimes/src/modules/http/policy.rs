@@ -13,34 +13,9 @@
 //!   answers with a public address when checked and a private one when used
 //!   (DNS rebinding) gains nothing: there is no second lookup.
 
+use super::entry::{BadEntry, Entry, HostPattern, Scheme, normalize_domain};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
-
-/// A parsed `--allow-host` entry: scheme, host pattern, port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Entry {
-    https: bool,
-    host: HostPattern,
-    port: u16,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum HostPattern {
-    /// One name (lowercase, no trailing dot).
-    Exact(String),
-    /// `*.suffix`: any name ending in `.suffix`, but not `suffix` itself.
-    Subdomains(String),
-    /// An address written literally.
-    Ip(IpAddr),
-}
-
-/// Why an allow-list entry is not valid.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid allowed host `{entry}`: {reason}")]
-pub struct BadEntry {
-    pub entry: String,
-    pub reason: String,
-}
 
 /// The hosts a session's `http` module may reach.
 #[derive(Clone, Debug, Default)]
@@ -58,14 +33,18 @@ pub(crate) enum Denied {
     #[error("`{origin}` is not an allowed host (allow it with `--allow-host {origin}`)")]
     NotListed { origin: String },
     #[error(
-        "`{origin}` is a {kind} address, refused unless allowed literally (`--allow-host {origin}`)"
+        "`{origin}` is {} address, refused unless allowed literally (`--allow-host {origin}`)",
+        with_article(kind)
     )]
     RestrictedIp { origin: String, kind: &'static str },
 }
 
 /// A resolved address that may not be connected to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{host}` resolves to {address}, a {kind} address, which is refused for host names")]
+#[error(
+    "`{host}` resolves to {address}, {} address, which is refused for host names",
+    with_article(kind)
+)]
 pub(crate) struct AddressRefused {
     pub host: String,
     pub address: IpAddr,
@@ -77,7 +56,7 @@ impl AllowList {
     pub(crate) fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, BadEntry> {
         let entries = entries
             .iter()
-            .map(|e| parse_entry(e.as_ref()))
+            .map(|e| Entry::parse(e.as_ref()))
             .collect::<Result<_, _>>()?;
         Ok(AllowList { entries })
     }
@@ -88,10 +67,8 @@ impl AllowList {
 
     /// Whether `url` may be requested (the first request and each redirect).
     pub(crate) fn check_url(&self, url: &Url) -> Result<(), Denied> {
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return Err(Denied::Scheme(url.to_string())),
+        let Some(scheme) = Scheme::of(url.scheme()) else {
+            return Err(Denied::Scheme(url.to_string()));
         };
         let Some(host) = url.host() else {
             return Err(Denied::NoHost(url.to_string()));
@@ -100,7 +77,7 @@ impl AllowList {
         let listed = self
             .entries
             .iter()
-            .any(|entry| entry.https == https && entry.port == port && entry.host.matches(&host));
+            .any(|entry| entry.allows(scheme, port) && entry.host.matches(&host));
         if listed {
             return Ok(());
         }
@@ -158,14 +135,6 @@ impl HostPattern {
     }
 }
 
-/// Lowercase, without one trailing dot (`Example.COM.` is `example.com`).
-fn normalize_domain(domain: &str) -> String {
-    domain
-        .strip_suffix('.')
-        .unwrap_or(domain)
-        .to_ascii_lowercase()
-}
-
 /// `scheme://host[:port]` of a URL, the form an entry is written in.
 fn origin(url: &Url) -> String {
     let host = url.host_str().unwrap_or("");
@@ -175,76 +144,24 @@ fn origin(url: &Url) -> String {
     }
 }
 
-fn parse_entry(text: &str) -> Result<Entry, BadEntry> {
-    let bad = |reason: &str| BadEntry {
-        entry: text.to_string(),
-        reason: reason.to_string(),
-    };
-    let trimmed = text.trim();
-    let Some((scheme, rest)) = trimmed.split_once("://") else {
-        return Err(bad(
-            "write the scheme and the host, as in `https://api.example.com`",
-        ));
-    };
-    let https = match scheme.to_ascii_lowercase().as_str() {
-        "https" => true,
-        "http" => false,
-        _ => return Err(bad("the scheme must be `http` or `https`")),
-    };
-    // `*` is not a valid host character, so the wildcard is taken off
-    // before the rest is parsed as a URL.
-    let (wildcard, rest) = match rest.strip_prefix("*.") {
-        Some(rest) => (true, rest),
-        None => (false, rest),
-    };
-    if rest.contains('*') {
-        return Err(bad(
-            "a wildcard may only be the first label, as in `https://*.example.com`",
-        ));
-    }
-    let url = Url::parse(&format!("{scheme}://{rest}")).map_err(|e| bad(&e.to_string()))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("an entry names a host, without a user or password"));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(bad(
-            "an entry names a host, not a path: write only `scheme://host[:port]`",
-        ));
-    }
-    let port = url.port_or_known_default().ok_or_else(|| bad("no port"))?;
-    let host = match url.host() {
-        Some(Host::Domain(domain)) => {
-            let domain = normalize_domain(domain);
-            if domain.is_empty() {
-                return Err(bad("the host is empty"));
-            }
-            if wildcard {
-                if !domain.contains('.') {
-                    return Err(bad(
-                        "a wildcard needs at least two labels after `*.`, as in `*.example.com`",
-                    ));
-                }
-                HostPattern::Subdomains(domain)
-            } else {
-                HostPattern::Exact(domain)
-            }
-        }
-        Some(Host::Ipv4(ip)) if !wildcard => HostPattern::Ip(IpAddr::V4(ip)),
-        Some(Host::Ipv6(ip)) if !wildcard => HostPattern::Ip(IpAddr::V6(ip)),
-        Some(_) => return Err(bad("a wildcard cannot stand before an IP address")),
-        None => return Err(bad("the host is missing")),
-    };
-    Ok(Entry { https, host, port })
+/// `kind` with its indefinite article: "a loopback", "an unspecified".
+fn with_article(kind: &str) -> String {
+    let vowel = kind
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {kind}", if vowel { "an" } else { "a" })
 }
 
 /// The kind of a non-public address, `None` for a public one.
 ///
-/// These are refused for names (and for IP literals not listed): loopback,
-/// private (RFC 1918, IPv6 unique-local), shared address space (carrier-grade
-/// NAT), link-local (where cloud metadata services live: 169.254.169.254,
-/// fd00:ec2::254), unspecified, broadcast, multicast, documentation,
-/// benchmarking and reserved ranges; and the same addresses embedded in IPv6
-/// (IPv4-mapped, IPv4-compatible, NAT64, 6to4).
+/// These are refused for names (and for IP literals not listed): every
+/// range of IANA's IPv4 and IPv6 special-purpose address registries that is
+/// not globally reachable, and a few that are but are no place for an HTTP
+/// request (`192.0.0.0/24`, `2001::/23`); multicast and broadcast. Addresses
+/// that carry an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4)
+/// are judged by that address too. For IPv6 the rule is by exception: only
+/// global unicast (`2000::/3`) and NAT64 (`64:ff9b::/96`) can be public.
 pub(crate) fn restricted(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => restricted_v4(v4),
@@ -253,21 +170,23 @@ pub(crate) fn restricted(ip: IpAddr) -> Option<&'static str> {
 }
 
 fn restricted_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    Some(match (a, b, c) {
-        (169, 254, 169) if ip.octets()[3] == 254 => "cloud metadata",
-        (0, _, _) => "unspecified",
-        (127, _, _) => "loopback",
-        (10, _, _) | (192, 168, _) => "private",
-        (172, 16..=31, _) => "private",
-        (100, 64..=127, _) => "shared (carrier-grade NAT)",
-        (169, 254, _) => "link-local",
-        (192, 0, 0) => "reserved",
-        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation",
-        (198, 18..=19, _) => "benchmarking",
-        (224..=239, _, _) => "multicast",
-        (255, 255, 255) if ip.octets()[3] == 255 => "broadcast",
-        (240..=255, _, _) => "reserved",
+    let [a, b, c, d] = ip.octets();
+    Some(match (a, b, c, d) {
+        (169, 254, 169, 254) => "cloud metadata",
+        (0, ..) => "unspecified",
+        (127, ..) => "loopback",
+        (10, ..) | (192, 168, ..) | (172, 16..=31, ..) => "private",
+        (100, 64..=127, ..) => "shared (carrier-grade NAT)",
+        (169, 254, ..) => "link-local",
+        // IETF protocol assignments (DS-Lite, NAT64 discovery, anycast).
+        (192, 0, 0, _) => "reserved",
+        (192, 0, 2, _) | (198, 51, 100, _) | (203, 0, 113, _) => "documentation",
+        // The deprecated 6to4 relay anycast (RFC 7526).
+        (192, 88, 99, _) => "reserved",
+        (198, 18..=19, ..) => "benchmarking",
+        (224..=239, ..) => "multicast",
+        (255, 255, 255, 255) => "broadcast",
+        (240..=255, ..) => "reserved",
         _ => return None,
     })
 }
@@ -277,33 +196,38 @@ fn restricted_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let embedded_v4 = |high: u16, low: u16| {
         Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8)
     };
-    if ip.is_unspecified() {
-        return Some("unspecified");
-    }
-    if ip.is_loopback() {
-        return Some("loopback");
-    }
-    match segments {
-        // ::ffff:a.b.c.d (IPv4-mapped) and ::a.b.c.d (IPv4-compatible).
-        [0, 0, 0, 0, 0, 0xffff, high, low] | [0, 0, 0, 0, 0, 0, high, low] => {
-            return restricted_v4(embedded_v4(high, low));
+    Some(match segments {
+        [0, 0, 0, 0, 0, 0, 0, 0] => "unspecified",
+        [0, 0, 0, 0, 0, 0, 0, 1] => "loopback",
+        // ::ffff:a.b.c.d, IPv4-mapped: never a destination of its own.
+        [0, 0, 0, 0, 0, 0xffff, high, low] => {
+            restricted_v4(embedded_v4(high, low)).unwrap_or("IPv4-mapped")
         }
-        // NAT64, well-known prefix 64:ff9b::/96.
+        // ::a.b.c.d, IPv4-compatible (deprecated by RFC 4291).
+        [0, 0, 0, 0, 0, 0, high, low] => {
+            restricted_v4(embedded_v4(high, low)).unwrap_or("IPv4-compatible")
+        }
+        // NAT64, well-known prefix 64:ff9b::/96: reaches the IPv4 address.
         [0x64, 0xff9b, 0, 0, 0, 0, high, low] => return restricted_v4(embedded_v4(high, low)),
         // NAT64 local-use prefix 64:ff9b:1::/48: a translator of one's own network.
-        [0x64, 0xff9b, 1, ..] => return Some("private"),
+        [0x64, 0xff9b, 1, ..] => "private",
+        [0x100, 0, 0, 0, ..] => "discard-only",
+        // Teredo, 2001::/32: a tunnel to an IPv4 address hidden in the rest.
+        [0x2001, 0, ..] => "Teredo",
+        [0x2001, 2, 0, ..] => "benchmarking",
+        // The rest of 2001::/23, IETF protocol assignments.
+        [0x2001, 0..=0x1ff, ..] => "reserved",
+        [0x2001, 0xdb8, ..] => "documentation",
+        [0x3fff, 0..=0x0fff, ..] => "documentation",
         // 6to4: 2002:AABB:CCDD::/48 carries the IPv4 address AA.BB.CC.DD.
         [0x2002, high, low, ..] => return restricted_v4(embedded_v4(high, low)),
-        _ => {}
-    }
-    Some(match segments[0] {
-        0xfc00..=0xfdff => "private",
-        0xfe80..=0xfebf => "link-local",
-        0xfec0..=0xfeff => "site-local",
-        0xff00..=0xffff => "multicast",
-        0x2001 if segments[1] == 0x0db8 => "documentation",
-        0x0100 if segments[1..4] == [0, 0, 0] => "reserved",
-        _ => return None,
+        [0xfc00..=0xfdff, ..] => "private",
+        [0xfe80..=0xfebf, ..] => "link-local",
+        [0xfec0..=0xfeff, ..] => "site-local",
+        [0xff00..=0xffff, ..] => "multicast",
+        // Global unicast, 2000::/3, is the only public IPv6 space.
+        [0x2000..=0x3fff, ..] => return None,
+        _ => "reserved",
     })
 }
 
@@ -409,6 +333,24 @@ mod tests {
                 "http://169.254.169.254/latest/",
                 false,
             ),
+            // no scheme: both, each on its default port, or both on the port written
+            ("api.example.com", "https://api.example.com/", true),
+            ("api.example.com", "http://api.example.com/", true),
+            ("api.example.com", "https://api.example.com:8443/", false),
+            ("api.example.com", "http://api.example.com:443/", false),
+            ("api.example.com:8080", "http://api.example.com:8080/", true),
+            (
+                "api.example.com:8080",
+                "https://api.example.com:8080/",
+                true,
+            ),
+            ("api.example.com:8080", "https://api.example.com/", false),
+            ("*.example.com", "http://a.example.com/", true),
+            ("*.example.com", "https://example.com/", false),
+            ("127.0.0.1:8080", "http://127.0.0.1:8080/", true),
+            ("127.0.0.1:8080", "http://127.0.0.1/", false),
+            ("[::1]:8080", "http://[::1]:8080/", true),
+            ("api.example.com", "ftp://api.example.com/", false),
             // other schemes never
             ("https://api.example.com", "ftp://api.example.com/", false),
             ("https://api.example.com", "file:///etc/passwd", false),
@@ -446,31 +388,95 @@ mod tests {
     }
 
     #[test]
-    fn bad_entries() {
-        for entry in [
-            "api.example.com",
-            "ftp://api.example.com",
-            "https://",
-            "https://api.example.com/v1",
-            "https://api.example.com/?q",
-            "https://user:pw@api.example.com",
-            "https://*.com",
-            "https://*",
-            "https://a.*.example.com",
-            "https://*.127.0.0.1",
-            "https://api.example.com:99999",
-            "https://exa mple.com",
-        ] {
-            assert!(
-                AllowList::parse(&[entry]).is_err(),
-                "{entry} should be refused"
-            );
+    fn the_first_bad_entry_is_the_error() {
+        let err = AllowList::parse(&["api.example.com", "ftp://x", "a.*.b"]).unwrap_err();
+        assert_eq!(err.entry, "ftp://x");
+    }
+
+    /// The first and the last address of `prefix` (`10.0.0.0/8`).
+    fn ends_of(prefix: &str) -> (IpAddr, IpAddr) {
+        let (address, len) = prefix.split_once('/').unwrap();
+        let len: u32 = len.parse().unwrap();
+        match address.parse::<IpAddr>().unwrap() {
+            IpAddr::V4(v4) => {
+                let host_bits = u32::MAX.checked_shr(len).unwrap_or(0);
+                let first = u32::from(v4) & !host_bits;
+                (
+                    IpAddr::V4(first.into()),
+                    IpAddr::V4((first | host_bits).into()),
+                )
+            }
+            IpAddr::V6(v6) => {
+                let host_bits = u128::MAX.checked_shr(len).unwrap_or(0);
+                let first = u128::from(v6) & !host_bits;
+                (
+                    IpAddr::V6(first.into()),
+                    IpAddr::V6((first | host_bits).into()),
+                )
+            }
         }
-        let err = AllowList::parse(&["api.example.com"]).unwrap_err();
-        assert!(
-            err.to_string().contains("`https://api.example.com`"),
-            "{err}"
-        );
+    }
+
+    #[test]
+    fn every_special_purpose_range_is_refused_at_both_ends() {
+        // IANA's IPv4 and IPv6 special-purpose address registries, row by
+        // row, and multicast: (prefix, kind of its first and last address).
+        let rows: &[(&str, &str)] = &[
+            ("0.0.0.0/8", "unspecified"),
+            ("10.0.0.0/8", "private"),
+            ("100.64.0.0/10", "shared (carrier-grade NAT)"),
+            ("127.0.0.0/8", "loopback"),
+            ("169.254.0.0/16", "link-local"),
+            ("172.16.0.0/12", "private"),
+            ("192.0.0.0/24", "reserved"),
+            ("192.0.0.0/29", "reserved"),
+            ("192.0.0.8/32", "reserved"),
+            ("192.0.0.9/32", "reserved"),
+            ("192.0.0.10/32", "reserved"),
+            ("192.0.0.170/32", "reserved"),
+            ("192.0.0.171/32", "reserved"),
+            ("192.0.2.0/24", "documentation"),
+            ("192.88.99.0/24", "reserved"),
+            ("192.168.0.0/16", "private"),
+            ("198.18.0.0/15", "benchmarking"),
+            ("198.51.100.0/24", "documentation"),
+            ("203.0.113.0/24", "documentation"),
+            ("224.0.0.0/4", "multicast"),
+            ("240.0.0.0/4", "reserved"),
+            ("255.255.255.255/32", "broadcast"),
+            ("::/128", "unspecified"),
+            ("::1/128", "loopback"),
+            ("::ffff:0:0/96", "unspecified"),
+            ("::ffff:8.8.8.0/120", "IPv4-mapped"),
+            ("::8.8.8.0/120", "IPv4-compatible"),
+            ("64:ff9b:1::/48", "private"),
+            ("100::/64", "discard-only"),
+            ("100:0:0:1::/64", "reserved"),
+            ("2001::/23", "Teredo"),
+            ("2001::/32", "Teredo"),
+            ("2001:1::1/128", "reserved"),
+            ("2001:1::2/128", "reserved"),
+            ("2001:1::3/128", "reserved"),
+            ("2001:2::/48", "benchmarking"),
+            ("2001:3::/32", "reserved"),
+            ("2001:4:112::/48", "reserved"),
+            ("2001:20::/28", "reserved"),
+            ("2001:30::/28", "reserved"),
+            ("2001:db8::/32", "documentation"),
+            ("3fff::/20", "documentation"),
+            ("5f00::/16", "reserved"),
+            ("fc00::/7", "private"),
+            ("fe80::/10", "link-local"),
+            ("fec0::/10", "site-local"),
+            ("ff00::/8", "multicast"),
+            ("4000::/2", "reserved"),
+            ("1000::/4", "reserved"),
+        ];
+        for &(prefix, kind) in rows {
+            let (first, last) = ends_of(prefix);
+            assert_eq!(restricted(first), Some(kind), "{first}, first of {prefix}");
+            assert!(restricted(last).is_some(), "{last}, last of {prefix}");
+        }
     }
 
     #[test]
@@ -483,51 +489,70 @@ mod tests {
             ("172.32.0.0", None),
             ("100.63.255.255", None),
             ("100.128.0.0", None),
-            ("127.0.0.1", Some("loopback")),
+            ("192.0.1.1", None),
+            ("192.88.98.255", None),
+            ("192.88.100.0", None),
+            ("198.17.255.255", None),
+            ("198.20.0.0", None),
+            ("223.255.255.255", None),
             ("127.255.255.254", Some("loopback")),
-            ("10.0.0.1", Some("private")),
-            ("172.16.0.1", Some("private")),
-            ("172.31.255.255", Some("private")),
-            ("192.168.1.1", Some("private")),
-            ("100.64.0.1", Some("shared (carrier-grade NAT)")),
-            ("100.100.100.200", Some("shared (carrier-grade NAT)")),
             ("169.254.169.254", Some("cloud metadata")),
             ("169.254.0.1", Some("link-local")),
-            ("0.0.0.0", Some("unspecified")),
-            ("0.1.2.3", Some("unspecified")),
-            ("255.255.255.255", Some("broadcast")),
-            ("224.0.0.1", Some("multicast")),
-            ("240.0.0.1", Some("reserved")),
-            ("192.0.0.170", Some("reserved")),
-            ("192.0.2.1", Some("documentation")),
-            ("198.18.0.1", Some("benchmarking")),
+            ("255.255.255.254", Some("reserved")),
             ("2606:4700::1111", None),
             ("2001:4860:4860::8888", None),
-            ("::1", Some("loopback")),
-            ("::", Some("unspecified")),
-            ("fc00::1", Some("private")),
+            ("2001:200::1", None),
+            ("2001:db7:ffff::1", None),
+            ("2001:db9::1", None),
+            ("3ffe::1", None),
+            ("3fff:1000::1", None),
+            ("2002:808:808::1", None),
+            ("64:ff9b::808:808", None),
             ("fd00:ec2::254", Some("private")),
-            ("fe80::1", Some("link-local")),
-            ("fec0::1", Some("site-local")),
-            ("ff02::1", Some("multicast")),
-            ("2001:db8::1", Some("documentation")),
-            ("100::1", Some("reserved")),
             ("::ffff:127.0.0.1", Some("loopback")),
             ("::ffff:10.1.2.3", Some("private")),
             ("::ffff:169.254.169.254", Some("cloud metadata")),
-            ("::ffff:8.8.8.8", None),
+            ("::ffff:8.8.8.8", Some("IPv4-mapped")),
             ("::127.0.0.1", Some("loopback")),
+            ("::8.8.8.8", Some("IPv4-compatible")),
+            ("::ffff:0:808:808", Some("reserved")),
             ("64:ff9b::a9fe:a9fe", Some("cloud metadata")),
-            ("64:ff9b::808:808", None),
-            ("64:ff9b:1::1", Some("private")),
             ("2002:7f00:1::1", Some("loopback")),
             ("2002:c0a8:101::1", Some("private")),
-            ("2002:808:808::1", None),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Some("Teredo")),
         ];
         for &(text, expected) in rows {
             let ip: IpAddr = text.parse().unwrap();
             assert_eq!(restricted(ip), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn messages_take_the_article_of_the_kind() {
+        let list = AllowList::parse(&["api.example.com"]).unwrap();
+        let denied = |url: &str| list.check_url(&Url::parse(url).unwrap()).unwrap_err();
+        assert_eq!(
+            denied("http://0.0.0.0/").to_string(),
+            "`http://0.0.0.0` is an unspecified address, refused unless allowed literally \
+             (`--allow-host http://0.0.0.0`)"
+        );
+        assert!(
+            denied("http://[::ffff:8.8.8.8]/")
+                .to_string()
+                .contains("is an IPv4-mapped address"),
+        );
+        assert!(
+            denied("http://127.0.0.1/")
+                .to_string()
+                .contains("is a loopback address")
+        );
+        let refused = list
+            .check_address("a.example.com", "::".parse().unwrap())
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains(", an unspecified address,"),
+            "{refused}"
+        );
     }
 
     #[test]
