@@ -246,10 +246,10 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R
         };
         drop(body);
         match message {
-            Message::Request(request) => {
+            Message::Request(mut request) => {
                 // In the order read: a request read after `shutdown` is
-                // refused, and `shutdown` takes effect before the next
-                // message (a pipelined `exit` ends the connection cleanly).
+                // refused, and `initialize` and `shutdown` take effect
+                // before the next message is read.
                 if connection.shutdown.load(Ordering::Acquire) {
                     let error = ErrorObject::new(
                         codes::INVALID_REQUEST,
@@ -258,8 +258,7 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R
                     respond(connection, Some(request.id), Err(error)).await;
                     continue;
                 }
-                if request.method == methods::SHUTDOWN {
-                    let result = handlers::shutdown(connection, request.params);
+                if let Some(result) = handlers::lifecycle(connection, &mut request) {
                     respond(connection, Some(request.id), result).await;
                     continue;
                 }

@@ -25,13 +25,16 @@ pub(crate) async fn handle(
     request: Request,
     cancel: CancellationToken,
 ) -> Result<Value, ErrorObject> {
+    let mut request = request;
+    if let Some(result) = lifecycle(connection, &mut request) {
+        return result;
+    }
     let Request { id, method, params } = request;
-    if method != methods::INITIALIZE && lock(&connection.client_id).is_none() {
+    if lock(&connection.client_id).is_none() {
         // Checked before the params, so a client learns the order first.
         connection.client_id()?;
     }
     match method.as_str() {
-        methods::INITIALIZE => initialize(connection, parse(params)?),
         methods::SESSION_CREATE => session_create(connection, parse(params)?).await,
         methods::SESSION_RUN => session_run(connection, id, parse(params)?, cancel).await,
         methods::SESSION_CLOSE => session_close(connection, parse(params)?),
@@ -45,7 +48,6 @@ pub(crate) async fn handle(
             to_value(SessionListResult { sessions })
         }
         methods::RUN => run(connection, id, parse(params)?, cancel).await,
-        methods::SHUTDOWN => shutdown(connection, params),
         _ => Err(ErrorObject::new(
             codes::METHOD_NOT_FOUND,
             format!("unknown method `{method}`"),
@@ -53,12 +55,26 @@ pub(crate) async fn handle(
     }
 }
 
-/// `shutdown`: answered by the reader itself, in the order read, so that
-/// an `exit` right behind it finds it done.
-pub(crate) fn shutdown(
-    connection: &Connection,
-    params: Option<Value>,
-) -> Result<Value, ErrorObject> {
+/// `initialize` and `shutdown`, which change the connection's state: the
+/// reader answers them itself (they are quick and run no guest code)
+/// before it reads the next message, so that what was sent after them
+/// finds them done: a pipelined request after `initialize` is served, an
+/// `exit` right behind `shutdown` ends cleanly, and of pipelined
+/// `initialize` requests the first binds. `None`: another method.
+pub(crate) fn lifecycle(
+    connection: &Arc<Connection>,
+    request: &mut Request,
+) -> Option<Result<Value, ErrorObject>> {
+    match request.method.as_str() {
+        methods::INITIALIZE => {
+            Some(parse(request.params.take()).and_then(|params| initialize(connection, params)))
+        }
+        methods::SHUTDOWN => Some(shutdown(connection, request.params.take())),
+        _ => None,
+    }
+}
+
+fn shutdown(connection: &Connection, params: Option<Value>) -> Result<Value, ErrorObject> {
     connection.client_id()?;
     let NoParams {} = parse(params)?;
     connection.shutdown.store(true, Ordering::Release);

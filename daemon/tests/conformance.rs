@@ -863,20 +863,26 @@ fn shutdown_then_exit(transport: Transport) {
 }
 
 #[test]
-fn pipelined_shutdown_and_exit_on_stdio_always_exit_0() {
+fn pipelined_initialize_shutdown_and_exit_on_stdio_always_exit_0() {
     for attempt in 0..5 {
         let (mut daemon, mut client) = start(Transport::Stdio, &["--warm-pool", "0"]);
-        client.initialize(&unique_client_id("pipelined-exit"));
-        // Both in one write: `exit` arrives while `shutdown` is being answered.
-        let mut bytes = frame(
-            &serde_json::to_vec(&request_value(&json!("bye"), "shutdown", Value::Null)).unwrap(),
+        // All three in one write: each takes effect before the next is read.
+        let initialize = request_value(
+            &json!("hello"),
+            "initialize",
+            init_params(&unique_client_id("pipelined-exit")),
         );
+        let shutdown = request_value(&json!("bye"), "shutdown", Value::Null);
+        let mut bytes = frame(&serde_json::to_vec(&initialize).unwrap());
+        bytes.extend(frame(&serde_json::to_vec(&shutdown).unwrap()));
         bytes.extend(frame(br#"{"jsonrpc":"2.0","method":"exit"}"#));
         client.send_raw(&bytes);
         let seen = client.expect_closed();
-        assert_eq!(seen.len(), 1, "{seen:?}");
-        assert_eq!(seen[0]["id"], "bye");
-        assert_eq!(seen[0]["result"], Value::Null, "{:?}", seen[0]);
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0]["id"], "hello", "{:?}", seen[0]);
+        assert!(seen[0].get("result").is_some(), "{:?}", seen[0]);
+        assert_eq!(seen[1]["id"], "bye");
+        assert_eq!(seen[1]["result"], Value::Null, "{:?}", seen[1]);
         let status = daemon.wait_exit(WAIT).expect("the daemon exits");
         assert_eq!(
             status.code(),
@@ -975,7 +981,8 @@ fn pipelined_initialize_binds_exactly_one_client_id() {
     let daemon = Daemon::socket(&[]);
     for attempt in 0..100 {
         let mut client = daemon.connect();
-        let ids: Vec<String> = (0..8).map(|_| unique_client_id("race")).collect();
+        // As many as may be in flight at once.
+        let ids: Vec<String> = (0..32).map(|_| unique_client_id("race")).collect();
         let mut bytes = Vec::new();
         for (n, id) in ids.iter().enumerate() {
             let request = request_value(&json!(n), "initialize", init_params(id));
@@ -983,7 +990,6 @@ fn pipelined_initialize_binds_exactly_one_client_id() {
         }
         client.send_raw(&bytes);
         let mut bound = Vec::new();
-        let mut free = Vec::new();
         for (n, id) in ids.iter().enumerate() {
             let response = client.response(&json!(n));
             if response.get("result").is_some() {
@@ -991,17 +997,16 @@ fn pipelined_initialize_binds_exactly_one_client_id() {
             } else {
                 let error = response_error(&response, "initialize");
                 assert_eq!(error["code"], code::ALREADY_INITIALIZED, "{error}");
-                free.push(id.clone());
             }
         }
-        assert_eq!(bound.len(), 1, "attempt {attempt}: bound {bound:?}");
-        // Every id not bound is free for another connection; the bound one is not.
-        for id in &free {
+        assert_eq!(bound, ids[..1], "attempt {attempt}: the first one binds");
+        // Once the connection is gone, every id is free: none stayed bound.
+        client.shutdown_and_exit();
+        client.expect_closed();
+        for id in &ids {
             let mut other = daemon.connect();
             other.initialize(id);
         }
-        let mut other = daemon.connect();
-        other.expect_error("initialize", init_params(&bound[0]), code::CLIENT_ID_IN_USE);
     }
 }
 

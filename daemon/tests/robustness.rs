@@ -990,16 +990,17 @@ fn a_client_that_never_reads_cannot_grow_the_daemon_with_errors() {
 
 #[test]
 fn headers_promising_large_bodies_cost_only_the_bytes_that_arrive() {
-    let daemon = Daemon::socket(&["--max-uninitialized", "100"]);
+    let daemon = Daemon::socket(&[]);
     let mut client = daemon.connect();
     client.initialize(&unique_client_id("promise"));
-    // One large frame first, as a busy daemon has seen: the allocator then
-    // serves large blocks from its heap, where a promised body's
-    // allocation would be touched (and counted) at once.
+    // One frame of the largest size first, as a busy daemon has seen:
+    // glibc's allocator then serves blocks up to that size from its heap,
+    // where a promised body's zeroed allocation is touched (and counted)
+    // at once.
     client.send_raw(&frame(&padded_request(
         &json!("large"),
         "session/list",
-        15 << 20,
+        16 << 20,
     )));
     assert!(client.response(&json!("large")).get("result").is_some());
     let before = daemon.rss_kib();
@@ -1015,7 +1016,22 @@ fn headers_promising_large_bodies_cost_only_the_bytes_that_arrive() {
             stream
         })
         .collect();
-    // Answered after those were written: the daemon has been reading them.
+    // Once the daemon has read all that was sent (a header it acts on, and
+    // the body's first bytes), and then one more byte of each body: that
+    // read comes after whatever the daemon did with the header.
+    let all_read = |promises: &[std::os::unix::net::UnixStream]| {
+        poll(WAIT, "the daemon to read what was sent", || {
+            promises
+                .iter()
+                .all(|stream| unread_by_peer(stream) == 0)
+                .then_some(())
+        })
+    };
+    all_read(&promises);
+    for mut stream in &promises {
+        stream.write_all(b" ").expect("one more byte");
+    }
+    all_read(&promises);
     client.call("session/list", Value::Null);
     let after = daemon.rss_kib();
     eprintln!("RSS KiB: before {before}, with 50 promised bodies {after}");

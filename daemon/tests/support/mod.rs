@@ -369,6 +369,17 @@ pub fn run_daemon_to_exit(args: &[&std::ffi::OsStr]) -> (ExitStatus, String) {
     (status, text)
 }
 
+/// Bytes written to `stream` that its peer has not read yet (Linux's
+/// SIOCOUTQ): 0 once the daemon has read everything sent.
+pub fn unread_by_peer(stream: &UnixStream) -> usize {
+    use rustix::ioctl::{Getter, Opcode, ioctl};
+    const SIOCOUTQ: Opcode = 0x5411;
+    #[allow(unsafe_code)]
+    // SAFETY: SIOCOUTQ on a socket writes one C int, the Getter's output type.
+    let queued = unsafe { ioctl(stream, Getter::<SIOCOUTQ, std::ffi::c_int>::new()) };
+    usize::try_from(queued.expect("SIOCOUTQ on a socket")).expect("a count")
+}
+
 /// The bytes of one LSP frame.
 pub fn frame(body: &[u8]) -> Vec<u8> {
     goru_protocol::framing::encode_frame(body)
