@@ -111,7 +111,10 @@ impl Daemon {
         let end = tokio::select! {
             end = read_loop(&connection, reader) => end,
             refusal = admission_refused(&connection, admission) => {
-                respond(&connection, None, Err(refusal)).await;
+                // A client that does not read must not keep its place by
+                // leaving no room for this answer.
+                let answer = respond(&connection, None, Err(refusal));
+                let _ = tokio::time::timeout(DRAIN_TIMEOUT, answer).await;
                 ConnectionEnd::Abrupt
             }
         };

@@ -221,7 +221,7 @@ async fn serve(args: Args, config: Config) -> i32 {
     // Either way the listener is dropped here, which removes the socket file.
     tokio::select! {
         result = listener.serve(daemon) => match result {
-            Ok(never) => match never {},
+            Ok(()) => 0,
             Err(err) => fail(&format!("cannot accept connections: {err}"), exit_code::INTERNAL),
         },
         () = stop => {

@@ -8,7 +8,6 @@
 use crate::admission::{Admission, WaitingList};
 use crate::daemon::Daemon;
 use goru_protocol::{ErrorObject, Message, Response, codes, framing};
-use std::convert::Infallible;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,10 +86,10 @@ impl Listener {
     /// `max_connections` at once (more are told so and closed), of which
     /// at most `max_uninitialized_connections` before their `initialize`
     /// (a newcomer closes the oldest of those, see [`crate::admission`]).
-    /// Never ends once accepting has begun: a failed `accept` is logged and
-    /// retried.
+    /// Returns only when it cannot start accepting: once it has, a failed
+    /// `accept` is logged and retried, never the end.
     #[cfg(unix)]
-    pub async fn serve(self, daemon: Daemon) -> io::Result<Infallible> {
+    pub async fn serve(self, daemon: Daemon) -> io::Result<()> {
         let listener = tokio::net::UnixListener::from_std(self.listener.try_clone()?)?;
         let config = daemon.config();
         let slots = Arc::new(Semaphore::new(config.max_connections));
@@ -130,7 +129,7 @@ impl Listener {
     }
 
     #[cfg(not(unix))]
-    pub async fn serve(self, _daemon: Daemon) -> io::Result<Infallible> {
+    pub async fn serve(self, _daemon: Daemon) -> io::Result<()> {
         Err(io::Error::other(BindError::Unsupported))
     }
 }
