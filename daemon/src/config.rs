@@ -1,6 +1,6 @@
 //! The daemon's limits, with their defaults.
 
-use goru_runtimes::Limits;
+use goru_runtimes::{FsLimits, HttpCapability, KvLimits, Limits};
 use std::time::Duration;
 
 /// What the daemon allows. Every field has a default (see [`Config::default`]):
@@ -12,9 +12,15 @@ use std::time::Duration;
 /// - `max_in_flight_requests`: 32 per connection (then the daemon stops
 ///   reading that connection until one finishes);
 /// - `max_connections`: 256 at once on the socket;
+/// - `max_uninitialized_connections`: 64 of those may be waiting for
+///   their `initialize`, so idle connections cannot take every place;
+/// - `initialize_timeout`: a socket connection without a successful
+///   `initialize` after 10 s is closed;
 /// - `session_limits`: the engine's [`Limits::default`] (30 s, 256 MiB,
 ///   1 MiB of output...) are both each session's defaults and the most it
-///   may ask for.
+///   may ask for;
+/// - `capability_limits`: the same for the limits inside capabilities
+///   (`fsLimits`, `kv`, `http`), the engine's defaults.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub max_sessions: usize,
@@ -24,7 +30,20 @@ pub struct Config {
     pub max_frame_bytes: usize,
     pub max_in_flight_requests: usize,
     pub max_connections: usize,
+    pub max_uninitialized_connections: usize,
+    pub initialize_timeout: Duration,
     pub session_limits: Limits,
+    pub capability_limits: CapabilityLimits,
+}
+
+/// The most a client may ask for in the limits its capabilities carry.
+/// Missing ones default to the engine's own defaults, which are also these.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CapabilityLimits {
+    pub fs: FsLimits,
+    pub kv: KvLimits,
+    /// Only the limits of this one count (its `allow` list is the client's).
+    pub http: HttpCapability,
 }
 
 impl Default for Config {
@@ -37,7 +56,10 @@ impl Default for Config {
             max_frame_bytes: goru_protocol::framing::DEFAULT_MAX_FRAME_BYTES,
             max_in_flight_requests: 32,
             max_connections: 256,
+            max_uninitialized_connections: 64,
+            initialize_timeout: Duration::from_secs(10),
             session_limits: Limits::default(),
+            capability_limits: CapabilityLimits::default(),
         }
     }
 }

@@ -1,14 +1,17 @@
 //! One connection: a reader loop that parses frames and starts a task per
 //! request, and a writer task that drains the outbox. Memory stays bounded:
-//! frames are capped, requests in progress are capped (the reader waits for
-//! one to finish before reading more), and the outbox is bounded (a client
-//! that does not read makes the daemon stop reading it).
+//! frames are capped (and a body is held only as its bytes arrive),
+//! requests in progress are capped (the reader waits for one to finish
+//! before reading more), and the outbox is bounded in frames and bytes (a
+//! client that does not read makes the daemon stop reading it).
 
+use crate::admission::{Admission, WaitingPlace};
 use crate::daemon::Daemon;
 use crate::handlers;
+use crate::outbox::{Inbox, outbox};
 use crate::peer::Peer;
 use crate::registry::lock;
-use goru_protocol::framing::{FrameError, read_frame, write_frame};
+use goru_protocol::framing::{FrameError, read_body, read_header, skip_body, write_frame};
 use goru_protocol::types::CancelParams;
 use goru_protocol::{ErrorObject, Id, Message, Response, codes, methods};
 use serde_json::json;
@@ -17,11 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Frames waiting for the writer.
-const OUTBOX_FRAMES: usize = 64;
 /// How long the end of a connection waits for its last frames to be written.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -39,8 +41,11 @@ pub(crate) struct Connection {
     pub(crate) daemon: Daemon,
     pub(crate) number: u64,
     pub(crate) peer: Peer,
-    /// The client id, once `initialize` succeeded.
+    /// The client id, once `initialize` succeeded. Held while `initialize`
+    /// binds it, so that of pipelined `initialize` requests only one binds.
     pub(crate) client_id: Mutex<Option<String>>,
+    /// The place among connections waiting to initialize; left on `initialize`.
+    pub(crate) waiting_place: Mutex<Option<WaitingPlace>>,
     pub(crate) shutdown: AtomicBool,
     in_flight: Mutex<HashMap<Id, CancellationToken>>,
 }
@@ -54,6 +59,10 @@ impl Connection {
             )
         })
     }
+
+    fn is_initialized(&self) -> bool {
+        lock(&self.client_id).is_some()
+    }
 }
 
 impl Daemon {
@@ -65,25 +74,50 @@ impl Daemon {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        self.serve_admitted(reader, writer, None).await
+    }
+
+    /// As [`Daemon::serve_connection`], for a connection that must
+    /// initialize as `admission` says.
+    pub(crate) async fn serve_admitted<R, W>(
+        &self,
+        reader: R,
+        writer: W,
+        admission: Option<Admission>,
+    ) -> ConnectionEnd
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         self.ensure_reaper();
-        let (outbox, mut frames) = mpsc::channel::<Vec<u8>>(OUTBOX_FRAMES);
-        let writer_task = tokio::spawn(async move {
-            let mut writer = writer;
-            while let Some(frame) = frames.recv().await {
-                if write_frame(&mut writer, &frame).await.is_err() {
-                    break;
-                }
+        let (outbox, inbox) = outbox();
+        let writer_task = tokio::spawn(write_loop(inbox, writer));
+        let (place, admission) = match admission {
+            Some(Admission { place, timeout }) => {
+                let evicted = place.eviction();
+                (Some(place), Some((Instant::now() + timeout, evicted)))
             }
-        });
+            None => (None, None),
+        };
         let connection = Arc::new(Connection {
             daemon: self.clone(),
             number: self.next_connection(),
             peer: Peer::new(outbox),
             client_id: Mutex::new(None),
+            waiting_place: Mutex::new(place),
             shutdown: AtomicBool::new(false),
             in_flight: Mutex::new(HashMap::new()),
         });
-        let end = read_loop(&connection, reader).await;
+        let end = tokio::select! {
+            end = read_loop(&connection, reader) => end,
+            refusal = admission_refused(&connection, admission) => {
+                // A client that does not read must not keep its place by
+                // leaving no room for this answer.
+                let answer = respond(&connection, None, Err(refusal));
+                let _ = tokio::time::timeout(DRAIN_TIMEOUT, answer).await;
+                ConnectionEnd::Abrupt
+            }
+        };
 
         // Tear down: stop the runs, free the client id, fail our requests to it.
         let tokens: Vec<_> = lock(&connection.in_flight)
@@ -93,7 +127,8 @@ impl Daemon {
         for token in tokens {
             token.cancel();
         }
-        if let Some(client_id) = lock(&connection.client_id).clone() {
+        let client_id = lock(&connection.client_id).clone();
+        if let Some(client_id) = client_id {
             self.inner
                 .registry
                 .detach(&client_id, connection.number, end == ConnectionEnd::Clean);
@@ -112,15 +147,63 @@ impl Daemon {
     }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R) -> ConnectionEnd {
-    let daemon = &connection.daemon;
-    let mut reader = BufReader::new(reader);
-    let slots = Arc::new(Semaphore::new(daemon.config().max_in_flight_requests));
+async fn write_loop<W: AsyncWrite + Unpin>(mut inbox: Inbox, mut writer: W) {
+    while let Some(frame) = inbox.recv().await {
+        if write_frame(&mut writer, &frame.body).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Ends, with the error to close the connection with, when a connection
+/// that must initialize has not by its deadline, or a newer connection took
+/// its place; never for a connection without these conditions or once it
+/// initialized.
+async fn admission_refused(
+    connection: &Connection,
+    admission: Option<(Instant, CancellationToken)>,
+) -> ErrorObject {
+    let Some((deadline, evicted)) = admission else {
+        return std::future::pending().await;
+    };
+    let started = deadline - connection.daemon.config().initialize_timeout;
+    tokio::select! {
+        () = tokio::time::sleep_until(deadline) => {}
+        () = evicted.cancelled() => {}
+    }
+    if connection.is_initialized() {
+        return std::future::pending().await;
+    }
+    let timeout = connection.daemon.config().initialize_timeout.as_millis() as u64;
+    let waited = started.elapsed().as_millis();
+    let message = if Instant::now() >= deadline {
+        format!("no successful `initialize` within {timeout} ms; closing the connection")
+    } else {
+        format!(
+            "no successful `initialize` after {waited} ms, and a newer connection needs the place; closing the connection"
+        )
+    };
+    ErrorObject::new(codes::NOT_INITIALIZED, message)
+        .with_data(json!({"limit": "initializeTimeoutMs", "max": timeout}))
+}
+
+/// The next frame's body; `Err(end)` when the connection is over.
+/// Frames over the size limit are answered as soon as their header is
+/// read, then skipped.
+async fn next_frame<R: AsyncRead + Unpin>(
+    connection: &Connection,
+    reader: &mut BufReader<R>,
+) -> Result<Vec<u8>, ConnectionEnd> {
+    let limit = connection.daemon.config().max_frame_bytes;
     loop {
-        let body = match read_frame(&mut reader, daemon.config().max_frame_bytes).await {
-            Ok(Some(body)) => body,
-            Ok(None) => return ConnectionEnd::Abrupt,
-            Err(FrameError::TooLarge { length, limit }) => {
+        let error = match read_header(reader).await {
+            Ok(Some(length)) if length <= limit as u64 => {
+                match read_body(reader, length as usize).await {
+                    Ok(body) => return Ok(body),
+                    Err(_) => return Err(ConnectionEnd::Abrupt),
+                }
+            }
+            Ok(Some(length)) => {
                 let error = ErrorObject::new(
                     codes::INVALID_REQUEST,
                     format!(
@@ -129,20 +212,33 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R
                 )
                 .with_data(json!({"limit": "maxFrameBytes", "max": limit}));
                 respond(connection, None, Err(error)).await;
+                if skip_body(reader, length).await.is_err() {
+                    return Err(ConnectionEnd::Abrupt);
+                }
                 continue;
             }
-            Err(FrameError::Io(_)) | Err(FrameError::UnexpectedEof) => {
-                return ConnectionEnd::Abrupt;
-            }
-            Err(err @ FrameError::BadHeader(_)) => {
-                // No way to find the next frame: say why, then hang up.
-                let error = ErrorObject::new(
-                    codes::INVALID_REQUEST,
-                    format!("{err}; closing the connection"),
-                );
-                respond(connection, None, Err(error)).await;
-                return ConnectionEnd::Abrupt;
-            }
+            Ok(None) => return Err(ConnectionEnd::Abrupt),
+            Err(err @ FrameError::BadHeader(_)) => err,
+            Err(_) => return Err(ConnectionEnd::Abrupt),
+        };
+        // No way to find the next frame: say why, then hang up.
+        let error = ErrorObject::new(
+            codes::INVALID_REQUEST,
+            format!("{error}; closing the connection"),
+        );
+        respond(connection, None, Err(error)).await;
+        return Err(ConnectionEnd::Abrupt);
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R) -> ConnectionEnd {
+    let daemon = &connection.daemon;
+    let mut reader = BufReader::new(reader);
+    let slots = Arc::new(Semaphore::new(daemon.config().max_in_flight_requests));
+    loop {
+        let body = match next_frame(connection, &mut reader).await {
+            Ok(body) => body,
+            Err(end) => return end,
         };
         let message = match Message::parse(&body) {
             Ok(message) => message,
@@ -153,7 +249,22 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R
         };
         drop(body);
         match message {
-            Message::Request(request) => {
+            Message::Request(mut request) => {
+                // In the order read: a request read after `shutdown` is
+                // refused, and `initialize` and `shutdown` take effect
+                // before the next message is read.
+                if connection.shutdown.load(Ordering::Acquire) {
+                    let error = ErrorObject::new(
+                        codes::INVALID_REQUEST,
+                        "`shutdown` was received: only the `exit` notification may follow",
+                    );
+                    respond(connection, Some(request.id), Err(error)).await;
+                    continue;
+                }
+                if let Some(result) = handlers::lifecycle(connection, &mut request) {
+                    respond(connection, Some(request.id), result).await;
+                    continue;
+                }
                 let token = CancellationToken::new();
                 let duplicate = {
                     let mut in_flight = lock(&connection.in_flight);

@@ -1,5 +1,6 @@
 //! Between the wire types of goru-protocol and the engine's.
 
+use crate::config::CapabilityLimits;
 use goru_protocol::ErrorObject;
 use goru_protocol::codes;
 use goru_protocol::types::{self as wire, OutcomeKind, RunResult};
@@ -49,15 +50,13 @@ pub(crate) fn limits(asked: &wire::Limits, ceiling: &Limits) -> Result<Limits, E
     fn pick(asked: Option<u64>, max: u64, name: &str) -> Result<u64, ErrorObject> {
         match asked {
             None => Ok(max),
-            Some(value) if value > max => Err(ErrorObject::new(
-                codes::LIMIT_EXCEEDED,
-                format!("`{name}` {value} is above this daemon's maximum of {max}"),
-            )
-            .with_data(json!({"limit": name, "max": max}))),
-            Some(value) => Ok(value),
+            Some(value) => at_most(value, max, name).map(|()| value),
         }
     }
     let ceiling_ms = ceiling.timeout.as_millis() as u64;
+    if asked.timeout_ms == Some(0) {
+        return Err(zero_timeout("timeoutMs", ceiling_ms));
+    }
     let limits = Limits {
         timeout: Duration::from_millis(pick(asked.timeout_ms, ceiling_ms, "timeoutMs")?),
         memory_bytes: pick(asked.memory_bytes, ceiling.memory_bytes, "memoryBytes")?,
@@ -96,10 +95,88 @@ pub(crate) fn limits(asked: &wire::Limits, ceiling: &Limits) -> Result<Limits, E
     Ok(limits)
 }
 
-/// The engine's capabilities from their JSON form (unknown fields refused).
-pub(crate) fn capabilities(asked: &wire::Capabilities) -> Result<Capabilities, ErrorObject> {
+/// `LimitExceeded` naming the wire field, when `value` is above `max`.
+fn at_most(value: u64, max: u64, name: &str) -> Result<(), ErrorObject> {
+    if value <= max {
+        return Ok(());
+    }
+    Err(ErrorObject::new(
+        codes::LIMIT_EXCEEDED,
+        format!("`{name}` {value} is above this daemon's maximum of {max}"),
+    )
+    .with_data(json!({"limit": name, "max": max})))
+}
+
+/// A timeout of 0, told in the client's unit (the engine's message would
+/// say `0ns`).
+fn zero_timeout(name: &str, max_ms: u64) -> ErrorObject {
+    ErrorObject::new(
+        codes::INVALID_PARAMS,
+        format!(
+            "`{name}` 0 is out of range: it must be at least 1 and at most {max_ms} (milliseconds)"
+        ),
+    )
+}
+
+/// The limits inside capabilities, each no higher than the daemon's
+/// ceiling (as the run limits): a client may lower them, never raise them.
+fn check_capability_limits(
+    capabilities: &Capabilities,
+    ceiling: &CapabilityLimits,
+) -> Result<(), ErrorObject> {
+    let fs = &capabilities.fs_limits;
+    at_most(
+        fs.max_read_bytes,
+        ceiling.fs.max_read_bytes,
+        "fsLimits.maxReadBytes",
+    )?;
+    at_most(
+        fs.max_write_bytes,
+        ceiling.fs.max_write_bytes,
+        "fsLimits.maxWriteBytes",
+    )?;
+    if let Some(kv) = &capabilities.kv {
+        let max = &ceiling.kv;
+        at_most(kv.max_key_bytes, max.max_key_bytes, "kv.maxKeyBytes")?;
+        at_most(kv.max_value_bytes, max.max_value_bytes, "kv.maxValueBytes")?;
+        at_most(kv.max_entries, max.max_entries, "kv.maxEntries")?;
+        at_most(kv.max_total_bytes, max.max_total_bytes, "kv.maxTotalBytes")?;
+    }
+    if let Some(http) = &capabilities.http {
+        let max = &ceiling.http;
+        let max_ms = max.timeout.as_millis() as u64;
+        if http.timeout.is_zero() {
+            return Err(zero_timeout("http.timeoutMs", max_ms));
+        }
+        at_most(
+            http.max_request_bytes,
+            max.max_request_bytes,
+            "http.maxRequestBytes",
+        )?;
+        at_most(
+            http.max_response_bytes,
+            max.max_response_bytes,
+            "http.maxResponseBytes",
+        )?;
+        at_most(
+            u64::from(http.max_redirects),
+            u64::from(max.max_redirects),
+            "http.maxRedirects",
+        )?;
+        at_most(http.timeout.as_millis() as u64, max_ms, "http.timeoutMs")?;
+    }
+    Ok(())
+}
+
+/// The engine's capabilities from their JSON form (unknown fields
+/// refused), their limits within `ceiling`.
+pub(crate) fn capabilities(
+    asked: &wire::Capabilities,
+    ceiling: &CapabilityLimits,
+) -> Result<Capabilities, ErrorObject> {
     let capabilities: Capabilities = serde_json::from_value(Value::Object(asked.0.clone()))
         .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
+    check_capability_limits(&capabilities, ceiling)?;
     if let Some(mount) = capabilities.mounts.iter().find(|m| !m.host.is_absolute()) {
         // Relative to the daemon's working directory would mean nothing to a client.
         return Err(ErrorObject::new(
@@ -245,9 +322,109 @@ mod tests {
             timeout_ms: Some(0),
             ..Default::default()
         };
+        let err = limits(&asked, &ceiling).unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
         assert_eq!(
-            limits(&asked, &ceiling).unwrap_err().code,
-            codes::INVALID_PARAMS
+            err.message,
+            "`timeoutMs` 0 is out of range: it must be at least 1 and at most 30000 (milliseconds)"
+        );
+    }
+
+    fn capabilities_from(value: Value) -> Result<Capabilities, ErrorObject> {
+        let Value::Object(map) = value else {
+            panic!("an object")
+        };
+        capabilities(&wire::Capabilities(map), &CapabilityLimits::default())
+    }
+
+    #[test]
+    fn limits_inside_capabilities_are_capped_at_the_ceiling_naming_the_field() {
+        let ceiling = CapabilityLimits::default();
+        for (asked, field, max) in [
+            (
+                json!({"fsLimits": {"maxReadBytes": ceiling.fs.max_read_bytes + 1}}),
+                "fsLimits.maxReadBytes",
+                ceiling.fs.max_read_bytes,
+            ),
+            (
+                json!({"fsLimits": {"maxWriteBytes": u64::MAX}}),
+                "fsLimits.maxWriteBytes",
+                ceiling.fs.max_write_bytes,
+            ),
+            (
+                json!({"kv": {"maxKeyBytes": ceiling.kv.max_key_bytes + 1}}),
+                "kv.maxKeyBytes",
+                ceiling.kv.max_key_bytes,
+            ),
+            (
+                json!({"kv": {"maxValueBytes": ceiling.kv.max_value_bytes + 1}}),
+                "kv.maxValueBytes",
+                ceiling.kv.max_value_bytes,
+            ),
+            (
+                json!({"kv": {"maxEntries": ceiling.kv.max_entries + 1}}),
+                "kv.maxEntries",
+                ceiling.kv.max_entries,
+            ),
+            (
+                json!({"kv": {"maxTotalBytes": ceiling.kv.max_total_bytes + 1}}),
+                "kv.maxTotalBytes",
+                ceiling.kv.max_total_bytes,
+            ),
+            (
+                json!({"http": {"allow": ["https://example.com"], "maxRequestBytes": ceiling.http.max_request_bytes + 1}}),
+                "http.maxRequestBytes",
+                ceiling.http.max_request_bytes,
+            ),
+            (
+                json!({"http": {"allow": ["https://example.com"], "maxResponseBytes": ceiling.http.max_response_bytes + 1}}),
+                "http.maxResponseBytes",
+                ceiling.http.max_response_bytes,
+            ),
+            (
+                json!({"http": {"allow": ["https://example.com"], "maxRedirects": ceiling.http.max_redirects + 1}}),
+                "http.maxRedirects",
+                u64::from(ceiling.http.max_redirects),
+            ),
+            (
+                json!({"http": {"allow": ["https://example.com"], "timeoutMs": ceiling.http.timeout.as_millis() as u64 + 1}}),
+                "http.timeoutMs",
+                ceiling.http.timeout.as_millis() as u64,
+            ),
+        ] {
+            let err = capabilities_from(asked.clone()).unwrap_err();
+            assert_eq!(err.code, codes::LIMIT_EXCEEDED, "{asked}: {err}");
+            assert_eq!(
+                err.data,
+                Some(json!({"limit": field, "max": max})),
+                "{asked}"
+            );
+            assert!(
+                err.message.contains(&format!("`{field}`")),
+                "{}",
+                err.message
+            );
+        }
+        // At the ceiling and below: accepted.
+        let at = capabilities_from(json!({
+            "fsLimits": {"maxReadBytes": ceiling.fs.max_read_bytes, "maxWriteBytes": 1},
+            "kv": {"maxKeyBytes": ceiling.kv.max_key_bytes, "maxValueBytes": 1,
+                   "maxEntries": ceiling.kv.max_entries, "maxTotalBytes": ceiling.kv.max_total_bytes},
+            "http": {"allow": ["https://example.com"],
+                     "maxResponseBytes": ceiling.http.max_response_bytes,
+                     "timeoutMs": ceiling.http.timeout.as_millis() as u64},
+        }))
+        .unwrap();
+        assert_eq!(at.fs_limits.max_write_bytes, 1);
+        let err =
+            capabilities_from(json!({"http": {"allow": ["https://example.com"], "timeoutMs": 0}}))
+                .unwrap_err();
+        assert_eq!(err.code, codes::INVALID_PARAMS);
+        assert!(
+            err.message
+                .starts_with("`http.timeoutMs` 0 is out of range"),
+            "{}",
+            err.message
         );
     }
 
@@ -255,16 +432,19 @@ mod tests {
     fn unknown_capabilities_are_refused() {
         let mut map = serde_json::Map::new();
         map.insert("network".into(), json!(true));
-        let err = capabilities(&wire::Capabilities(map)).unwrap_err();
+        let ceiling = CapabilityLimits::default();
+        let err = capabilities(&wire::Capabilities(map), &ceiling).unwrap_err();
         assert_eq!(err.code, codes::INVALID_PARAMS);
         assert!(err.message.contains("network"), "{}", err.message);
-        assert!(capabilities(&wire::Capabilities::default()).unwrap() == Capabilities::none());
+        assert!(
+            capabilities(&wire::Capabilities::default(), &ceiling).unwrap() == Capabilities::none()
+        );
         let mut map = serde_json::Map::new();
         map.insert(
             "mounts".into(),
             json!([{"guest": "/data", "host": "relative/dir", "mode": "ro"}]),
         );
-        let err = capabilities(&wire::Capabilities(map)).unwrap_err();
+        let err = capabilities(&wire::Capabilities(map), &ceiling).unwrap_err();
         assert!(err.message.contains("must be absolute"), "{}", err.message);
     }
 }

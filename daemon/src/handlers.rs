@@ -3,7 +3,7 @@
 use crate::connection::Connection;
 use crate::convert;
 use crate::host_calls::{self, MAX_HOST_FUNCTIONS};
-use crate::output::{Chunk, RunOutput};
+use crate::output::{RunOutput, Streamed};
 use crate::peer::Peer;
 use crate::registry::{RunContext, SessionSlot, lock};
 use goru_protocol::types::*;
@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -26,19 +25,16 @@ pub(crate) async fn handle(
     request: Request,
     cancel: CancellationToken,
 ) -> Result<Value, ErrorObject> {
-    let Request { id, method, params } = request;
-    if connection.shutdown.load(Ordering::Acquire) {
-        return Err(ErrorObject::new(
-            codes::INVALID_REQUEST,
-            "`shutdown` was received: only the `exit` notification may follow",
-        ));
+    let mut request = request;
+    if let Some(result) = lifecycle(connection, &mut request) {
+        return result;
     }
-    if method != methods::INITIALIZE && lock(&connection.client_id).is_none() {
+    let Request { id, method, params } = request;
+    if lock(&connection.client_id).is_none() {
         // Checked before the params, so a client learns the order first.
         connection.client_id()?;
     }
     match method.as_str() {
-        methods::INITIALIZE => initialize(connection, parse(params)?),
         methods::SESSION_CREATE => session_create(connection, parse(params)?).await,
         methods::SESSION_RUN => session_run(connection, id, parse(params)?, cancel).await,
         methods::SESSION_CLOSE => session_close(connection, parse(params)?),
@@ -52,16 +48,37 @@ pub(crate) async fn handle(
             to_value(SessionListResult { sessions })
         }
         methods::RUN => run(connection, id, parse(params)?, cancel).await,
-        methods::SHUTDOWN => {
-            let NoParams {} = parse(params)?;
-            connection.shutdown.store(true, Ordering::Release);
-            Ok(Value::Null)
-        }
         _ => Err(ErrorObject::new(
             codes::METHOD_NOT_FOUND,
-            format!("unknown method `{}`", clip(&method)),
+            format!("unknown method `{method}`"),
         )),
     }
+}
+
+/// `initialize` and `shutdown`, which change the connection's state: the
+/// reader answers them itself (they are quick and run no guest code)
+/// before it reads the next message, so that what was sent after them
+/// finds them done: a pipelined request after `initialize` is served, an
+/// `exit` right behind `shutdown` ends cleanly, and of pipelined
+/// `initialize` requests the first binds. `None`: another method.
+pub(crate) fn lifecycle(
+    connection: &Arc<Connection>,
+    request: &mut Request,
+) -> Option<Result<Value, ErrorObject>> {
+    match request.method.as_str() {
+        methods::INITIALIZE => {
+            Some(parse(request.params.take()).and_then(|params| initialize(connection, params)))
+        }
+        methods::SHUTDOWN => Some(shutdown(connection, request.params.take())),
+        _ => None,
+    }
+}
+
+fn shutdown(connection: &Connection, params: Option<Value>) -> Result<Value, ErrorObject> {
+    connection.client_id()?;
+    let NoParams {} = parse(params)?;
+    connection.shutdown.store(true, Ordering::Release);
+    Ok(Value::Null)
 }
 
 #[derive(Deserialize)]
@@ -88,16 +105,15 @@ fn to_value(value: impl Serialize) -> Result<Value, ErrorObject> {
         .map_err(|err| ErrorObject::new(codes::INTERNAL_ERROR, err.to_string()))
 }
 
-fn clip(text: &str) -> String {
-    text.chars().take(100).collect()
-}
-
 fn initialize(
     connection: &Arc<Connection>,
     params: InitializeParams,
 ) -> Result<Value, ErrorObject> {
     let invalid = |message: String| Err(ErrorObject::new(codes::INVALID_PARAMS, message));
-    if lock(&connection.client_id).is_some() {
+    // Held until the id is bound: pipelined `initialize` requests run
+    // concurrently, and only one may bind an id.
+    let mut bound = lock(&connection.client_id);
+    if bound.is_some() {
         return Err(ErrorObject::new(
             codes::ALREADY_INITIALIZED,
             "this connection is already initialized",
@@ -137,7 +153,10 @@ fn initialize(
         connection.peer.clone(),
         params.host_functions,
     )?;
-    *lock(&connection.client_id) = Some(id.clone());
+    *bound = Some(id.clone());
+    drop(bound);
+    // A client now: its place among connections waiting to initialize is free.
+    lock(&connection.waiting_place).take();
     let config = daemon.config();
     to_value(InitializeResult {
         protocol_version: PROTOCOL_VERSION,
@@ -193,7 +212,7 @@ fn sandbox(
     } = spec;
     let daemon = &connection.daemon;
     let limits = convert::limits(&limits, &daemon.config().session_limits)?;
-    let capabilities = convert::capabilities(&capabilities)?;
+    let capabilities = convert::capabilities(&capabilities, &daemon.config().capability_limits)?;
     let output = Arc::new(RunOutput::default());
     let context = Arc::new(RunContext {
         session_id,
@@ -278,7 +297,7 @@ async fn session_create(
 fn unknown_session(session_id: &str) -> ErrorObject {
     ErrorObject::new(
         codes::UNKNOWN_SESSION,
-        format!("no session `{}` for this client", clip(session_id)),
+        format!("no session `{session_id}` for this client"),
     )
 }
 
@@ -344,45 +363,50 @@ async fn run_in(
     context.set_request(Some(request_id.clone()));
     let forwarder =
         stream.then(|| forward_output(peer.clone(), context.session_id.clone(), request_id));
-    output.begin(forwarder.as_ref().map(|(tx, _)| tx.clone()));
+    output.begin(forwarder.as_ref().map(|(streamed, _)| streamed.clone()));
     let outcome = session
         .run_until(code, filename, mode, cancel.cancelled())
         .await;
     let (stdout, stderr) = output.finish();
-    if let Some((tx, task)) = forwarder {
-        drop(tx);
-        // Every notification goes out before the result.
+    if let Some((_, task)) = forwarder {
+        // `finish` closed the stream: every notification goes out before the result.
         let _ = task.await;
     }
     context.set_request(None);
     Ok((outcome?, stdout, stderr))
 }
 
-/// Sends streamed output to the client as `run/output` notifications.
+/// Sends streamed output to the client as `run/output` notifications,
+/// coalesced (see [`crate::output`]).
 fn forward_output(
     peer: Peer,
     session_id: Option<String>,
     request_id: Id,
-) -> (mpsc::UnboundedSender<Chunk>, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Chunk>();
-    let task = tokio::spawn(async move {
-        while let Some((stream, data)) = rx.recv().await {
-            let params = RunOutputParams {
-                session_id: session_id.clone(),
-                request_id: request_id.clone(),
-                stream: match stream {
-                    Stream::Stdout => OutputStream::Stdout,
-                    Stream::Stderr => OutputStream::Stderr,
-                },
-                data,
-            };
-            let params = serde_json::to_value(params).expect("output params serialize");
-            if !peer.notify(methods::RUN_OUTPUT, params).await {
-                return;
+) -> (Arc<Streamed>, JoinHandle<()>) {
+    let streamed = Arc::new(Streamed::default());
+    let task = tokio::spawn({
+        let streamed = streamed.clone();
+        async move {
+            while let Some(batch) = streamed.next_batch().await {
+                for (stream, data) in batch {
+                    let params = RunOutputParams {
+                        session_id: session_id.clone(),
+                        request_id: request_id.clone(),
+                        stream: match stream {
+                            Stream::Stdout => OutputStream::Stdout,
+                            Stream::Stderr => OutputStream::Stderr,
+                        },
+                        data,
+                    };
+                    let params = serde_json::to_value(params).expect("output params serialize");
+                    if !peer.notify(methods::RUN_OUTPUT, params).await {
+                        return;
+                    }
+                }
             }
         }
     });
-    (tx, task)
+    (streamed, task)
 }
 
 fn session_close(

@@ -7,17 +7,19 @@
 //! client serves go back to that client as `host/call` requests. The wire
 //! contract is the `goru-protocol` crate and docs/protocol.md.
 
+mod admission;
 mod config;
 mod connection;
 mod convert;
 mod daemon;
 mod handlers;
 mod host_calls;
+mod outbox;
 mod output;
 mod peer;
 mod registry;
 pub mod socket;
 
-pub use config::Config;
+pub use config::{CapabilityLimits, Config};
 pub use connection::ConnectionEnd;
 pub use daemon::Daemon;

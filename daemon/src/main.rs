@@ -1,7 +1,7 @@
 //! `goru-daemon`: serves goru sandboxes over JSON-RPC on stdio or a socket.
 
 use clap::Parser;
-use goru_daemon::{Config, ConnectionEnd, Daemon};
+use goru_daemon::{CapabilityLimits, Config, ConnectionEnd, Daemon};
 use goru_runtimes::{
     DEFAULT_MAX_INSTANCES, Engine, Language, Limits, exit_code, parse_duration, parse_size,
 };
@@ -41,6 +41,13 @@ struct Args {
     /// Socket connections at once.
     #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
     max_connections: usize,
+    /// Socket connections at once that have not initialized yet; with this
+    /// many, a new connection closes the oldest of them.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_uninitialized_connections)]
+    max_uninitialized: usize,
+    /// Close a socket connection that has not initialized after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    initialize_timeout: Duration,
     /// The longest run a client may ask for (also the default).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     timeout: Duration,
@@ -109,7 +116,12 @@ fn config(args: &Args) -> Result<Config, String> {
             .ok_or("--max-frame must be at least 1KiB")?,
         max_in_flight_requests: positive("max-in-flight", args.max_in_flight)?,
         max_connections: positive("max-connections", args.max_connections)?,
+        max_uninitialized_connections: positive("max-uninitialized", args.max_uninitialized)?,
+        initialize_timeout: Some(args.initialize_timeout)
+            .filter(|t| !t.is_zero())
+            .ok_or("--initialize-timeout must be more than 0")?,
         session_limits,
+        capability_limits: CapabilityLimits::default(),
     })
 }
 
@@ -118,8 +130,33 @@ fn fail(message: &str, code: i32) -> i32 {
     code
 }
 
+/// Raises this process's soft limit on open descriptors to its hard limit.
+/// Threat: every connection and every file a guest opens takes one, and
+/// the soft limit is often 1,024 where the hard one is far higher.
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // An unlimited hard limit cannot be the soft one (Linux caps it at
+    // nr_open): keep the soft limit then.
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+        && current < maximum
+        && let Err(err) = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            },
+        )
+    {
+        eprintln!(
+            "goru-daemon: cannot raise the open-file limit from {current} to {maximum}: {err}"
+        );
+    }
+}
+
 fn main() {
     let args = Args::parse();
+    raise_descriptor_limit();
     let config = match config(&args) {
         Ok(config) => config,
         Err(message) => std::process::exit(fail(&message, exit_code::USAGE)),
@@ -185,7 +222,7 @@ async fn serve(args: Args, config: Config) -> i32 {
     tokio::select! {
         result = listener.serve(daemon) => match result {
             Ok(()) => 0,
-            Err(err) => fail(&format!("accepting connections failed: {err}"), exit_code::INTERNAL),
+            Err(err) => fail(&format!("cannot accept connections: {err}"), exit_code::INTERNAL),
         },
         () = stop => {
             eprintln!("goru-daemon: stopping");

@@ -2,19 +2,20 @@
 //! a writer task drains, and requests the daemon sends to the client
 //! (`host/call`) wait here for their responses.
 
+use crate::outbox::Outbox;
 use goru_protocol::{ErrorObject, Id, Message, Notification, Request};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, ErrorObject>>>>>;
 
 /// A handle to a connection for sending. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Peer {
-    outbox: mpsc::Sender<Vec<u8>>,
+    outbox: Outbox,
     pending: Pending,
     next_id: Arc<AtomicU64>,
 }
@@ -29,7 +30,7 @@ pub(crate) enum PeerError {
 }
 
 impl Peer {
-    pub(crate) fn new(outbox: mpsc::Sender<Vec<u8>>) -> Self {
+    pub(crate) fn new(outbox: Outbox) -> Self {
         Peer {
             outbox,
             pending: Arc::default(),
@@ -40,7 +41,7 @@ impl Peer {
     /// Queues a message; waits while the outbox is full (the client reads
     /// slowly). `false`: the connection is gone.
     pub(crate) async fn send(&self, message: &Message) -> bool {
-        self.outbox.send(message.to_json()).await.is_ok()
+        self.outbox.send(message.to_json()).await
     }
 
     pub(crate) async fn notify(&self, method: &str, params: Value) -> bool {
@@ -118,10 +119,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::outbox;
 
     #[tokio::test]
     async fn a_dropped_request_leaves_nothing_pending() {
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = outbox();
         let peer = Peer::new(tx);
         let request = peer.request("host/call", Value::Null);
         let timed = tokio::time::timeout(std::time::Duration::from_millis(20), request).await;
@@ -132,12 +134,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_response_reaches_its_request() {
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = outbox();
         let peer = Peer::new(tx);
         let answering = peer.clone();
         let answer = tokio::spawn(async move {
             let frame = rx.recv().await.unwrap();
-            let Message::Request(request) = Message::parse(&frame).unwrap() else {
+            let Message::Request(request) = Message::parse(&frame.body).unwrap() else {
                 panic!("not a request")
             };
             answering.resolve(&request.id, Ok(Value::from(5)));

@@ -50,6 +50,7 @@ over_both_transports!(
     http_allow_entries_are_the_clis,
     packages_reach_python_sessions,
     streaming_sends_output_before_the_result,
+    many_small_writes_stream_as_few_notifications,
     cancel_request_stops_a_run,
     a_busy_session_refuses_a_second_run,
     session_list_and_close,
@@ -450,6 +451,45 @@ fn limits_and_capabilities_are_checked(transport: Transport) {
         code::LIMIT_EXCEEDED,
     );
     assert_eq!(error["data"]["limit"], "memoryBytes", "{error}");
+    // The limits inside capabilities have the daemon's ceiling too.
+    for (capabilities, field) in [
+        (
+            json!({"fsLimits": {"maxReadBytes": 1u64 << 40}}),
+            "fsLimits.maxReadBytes",
+        ),
+        (
+            json!({"kv": {"maxValueBytes": 1u64 << 40}}),
+            "kv.maxValueBytes",
+        ),
+        (
+            json!({"http": {"allow": ["https://example.com"], "maxResponseBytes": 1u64 << 40}}),
+            "http.maxResponseBytes",
+        ),
+    ] {
+        for (method, mut params) in [
+            ("session/create", json!({"language": "python"})),
+            ("run", json!({"language": "python", "code": "1"})),
+        ] {
+            params["capabilities"] = capabilities.clone();
+            let error = client.expect_error(method, params, code::LIMIT_EXCEEDED);
+            assert_eq!(error["data"]["limit"], field, "{error}");
+        }
+    }
+    // A zero timeout is told in the unit the client wrote.
+    let error = client.expect_error(
+        "session/create",
+        json!({"language": "python", "limits": {"timeoutMs": 0}}),
+        code::INVALID_PARAMS,
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("`timeoutMs` 0 is out of range"),
+        "{error}"
+    );
+    assert!(
+        message.contains("(milliseconds)") && !message.contains("ns`"),
+        "{error}"
+    );
     let error = client.expect_error(
         "session/create",
         json!({"language": "python", "capabilities": {"network": true}}),
@@ -618,6 +658,63 @@ fn streaming_sends_output_before_the_result(transport: Transport) {
     assert_eq!(result["stderr"], "");
     // Without `stream`, output comes back in the result again.
     assert_eq!(client.run(&session, "print('back')")["stdout"], "back\n");
+}
+
+fn many_small_writes_stream_as_few_notifications(transport: Transport) {
+    let (_daemon, mut client) = start(transport, &[]);
+    client.initialize(&unique_client_id("coalesce"));
+    let session = client.create_session(PYTHON);
+    // 100,000 one-byte writes, each flushed, with a line on stderr between
+    // each 10,000: one notification per write would be 100,010.
+    let code = "import sys\n\
+                for i in range(100_000):\n    \
+                    sys.stdout.write(str(i % 10)); sys.stdout.flush()\n    \
+                    if i % 10_000 == 9_999: print('mark', i, file=sys.stderr, flush=True)";
+    let run_id = client.start(
+        "session/run",
+        json!({"sessionId": session, "code": code, "stream": true}),
+    );
+    let mut notifications = 0;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    // Where in stdout each stderr line came.
+    let mut marks = Vec::new();
+    let result = loop {
+        let message = client.recv();
+        if is_response(&message) {
+            assert_eq!(message["id"], run_id, "{message}");
+            break result_of(&message).clone();
+        }
+        notifications += 1;
+        let params = &message["params"];
+        let data = params["data"].as_str().expect("data");
+        match params["stream"].as_str() {
+            Some("stdout") => stdout.push_str(data),
+            Some("stderr") => {
+                stderr.push_str(data);
+                if marks.last() != Some(&stdout.len()) {
+                    marks.push(stdout.len());
+                }
+            }
+            other => panic!("unknown stream {other:?}"),
+        }
+    };
+    assert_eq!(result["outcome"], "ok", "{result}");
+    let expected: String = (0..100_000)
+        .map(|i| char::from(b'0' + (i % 10) as u8))
+        .collect();
+    assert!(stdout == expected, "stdout arrives whole and in order");
+    let lines: Vec<String> = (1..=10)
+        .map(|k| format!("mark {}\n", k * 10_000 - 1))
+        .collect();
+    assert_eq!(stderr, lines.concat());
+    // Each stderr line arrived after the stdout written before it (order
+    // between the streams is kept).
+    assert_eq!(marks, (1..=10).map(|k| k * 10_000).collect::<Vec<_>>());
+    assert!(
+        notifications <= 200,
+        "{notifications} notifications for 100,010 writes"
+    );
 }
 
 fn cancel_request_stops_a_run(transport: Transport) {
@@ -815,6 +912,37 @@ fn shutdown_then_exit(transport: Transport) {
     }
 }
 
+#[test]
+fn pipelined_initialize_shutdown_and_exit_on_stdio_always_exit_0() {
+    for attempt in 0..5 {
+        let (mut daemon, mut client) = start(Transport::Stdio, &["--warm-pool", "0"]);
+        // All three in one write: each takes effect before the next is read.
+        let initialize = request_value(
+            &json!("hello"),
+            "initialize",
+            init_params(&unique_client_id("pipelined-exit")),
+        );
+        let shutdown = request_value(&json!("bye"), "shutdown", Value::Null);
+        let mut bytes = frame(&serde_json::to_vec(&initialize).unwrap());
+        bytes.extend(frame(&serde_json::to_vec(&shutdown).unwrap()));
+        bytes.extend(frame(br#"{"jsonrpc":"2.0","method":"exit"}"#));
+        client.send_raw(&bytes);
+        let seen = client.expect_closed();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0]["id"], "hello", "{:?}", seen[0]);
+        assert!(seen[0].get("result").is_some(), "{:?}", seen[0]);
+        assert_eq!(seen[1]["id"], "bye");
+        assert_eq!(seen[1]["result"], Value::Null, "{:?}", seen[1]);
+        let status = daemon.wait_exit(WAIT).expect("the daemon exits");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "attempt {attempt}: {}",
+            daemon.log_text()
+        );
+    }
+}
+
 fn exit_without_shutdown(transport: Transport) {
     let (mut daemon, mut client) = start(transport, &[]);
     client.initialize(&unique_client_id("exit"));
@@ -896,6 +1024,40 @@ fn clients_cannot_see_or_touch_each_others_sessions() {
     );
     // A's session is untouched.
     assert_eq!(a.run(&mine, "print(secret)")["stdout"], "1\n");
+}
+
+#[test]
+fn pipelined_initialize_binds_exactly_one_client_id() {
+    let daemon = Daemon::socket(&[]);
+    for attempt in 0..100 {
+        let mut client = daemon.connect();
+        // As many as may be in flight at once.
+        let ids: Vec<String> = (0..32).map(|_| unique_client_id("race")).collect();
+        let mut bytes = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            let request = request_value(&json!(n), "initialize", init_params(id));
+            bytes.extend(frame(&serde_json::to_vec(&request).unwrap()));
+        }
+        client.send_raw(&bytes);
+        let mut bound = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            let response = client.response(&json!(n));
+            if response.get("result").is_some() {
+                bound.push(id.clone());
+            } else {
+                let error = response_error(&response, "initialize");
+                assert_eq!(error["code"], code::ALREADY_INITIALIZED, "{error}");
+            }
+        }
+        assert_eq!(bound, ids[..1], "attempt {attempt}: the first one binds");
+        // Once the connection is gone, every id is free: none stayed bound.
+        client.shutdown_and_exit();
+        client.expect_closed();
+        for id in &ids {
+            let mut other = daemon.connect();
+            other.initialize(id);
+        }
+    }
 }
 
 #[test]

@@ -853,3 +853,340 @@ fn sigterm_stops_the_daemon_and_removes_its_socket() {
         "the socket file is removed on a clean stop"
     );
 }
+
+// ---- memory per connection ---------------------------------------------
+
+#[test]
+fn an_oversize_content_length_is_answered_before_its_body_arrives() {
+    let daemon = Daemon::socket(&["--max-frame", "64KiB"]);
+    let mut client = daemon.connect();
+    client.initialize(&unique_client_id("early"));
+    // Only the header: the answer must not wait for a megabyte that may
+    // never come.
+    client.send_raw(b"Content-Length: 1048576\r\n\r\n");
+    let error = assert_null_id_error(&client.recv(), code::INVALID_REQUEST);
+    assert_eq!(error["data"]["limit"], "maxFrameBytes", "{error}");
+    // The body, when it comes, is skipped: the stream is still in sync.
+    client.send_raw(&vec![b' '; 1 << 20]);
+    assert_eq!(
+        client.call("session/list", Value::Null)["sessions"],
+        json!([])
+    );
+}
+
+/// Whether `message` quotes `long` only as a clip: its first 100
+/// characters, then `…`.
+fn quotes_a_clip(message: &str, long: &str) -> bool {
+    let head: String = long.chars().take(100).collect();
+    message.contains(&format!("{head}…")) && !message.contains(&format!("{head}{}", &long[..1]))
+}
+
+#[test]
+fn errors_quote_only_a_clip_of_what_the_client_sent() {
+    let daemon = Daemon::socket(&[]);
+    let mut client = daemon.connect();
+    client.initialize(&unique_client_id("clip"));
+    let long = "x".repeat(2_000_000);
+    let mut unknown_field = json!({"language": "python"});
+    unknown_field[&long] = json!(1);
+    for (method, params) in [
+        ("session/create", json!({"language": long})),
+        ("session/create", unknown_field),
+        (
+            "session/create",
+            json!({"language": "python", "limits": {"timeoutMs": long}}),
+        ),
+        ("session/run", json!({"sessionId": long, "code": "1"})),
+        ("session/close", json!({"sessionId": long})),
+        (long.as_str(), json!({})),
+    ] {
+        let error = client.call_err(method, params);
+        let message = error["message"].as_str().expect("a message");
+        assert!(
+            message.chars().count() <= 1100,
+            "`{}`: a message of {} characters",
+            &method[..method.len().min(20)],
+            message.len()
+        );
+        assert!(quotes_a_clip(message, &long), "{message}");
+    }
+    // A member the envelope does not know.
+    let mut request = request_value(&json!("env"), "session/list", Value::Null);
+    request[&long] = json!(1);
+    client.send(&request);
+    let error = response_error(&client.response(&json!("env")), "envelope");
+    assert!(
+        quotes_a_clip(error["message"].as_str().unwrap(), &long),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_cannot_grow_the_daemon_with_errors() {
+    let daemon = Daemon::socket(&[]);
+    let baseline = daemon.rss_kib();
+    let mut after_each = Vec::new();
+    let mut peak = baseline;
+    // Three clients one after the other: memory must come back between them.
+    for round in 0..3 {
+        let mut conn = RawConn::connect(daemon.socket_path());
+        conn.send(&request_value(
+            &json!(0),
+            "initialize",
+            init_params(&unique_client_id("noread")),
+        ));
+        assert!(conn.recv().get("result").is_some());
+        // 100 `session/create` with a 2 M-character `language`: 200 MB of
+        // requests, whose errors once quoted the whole value (12 MiB of
+        // JSON each) and waited for a client that reads nothing.
+        const COUNT: i64 = 100;
+        let mut writer = conn.stream.try_clone().expect("clone");
+        let sender = thread::spawn(move || {
+            let language = "y".repeat(2_000_000);
+            for id in 1..=COUNT {
+                let request =
+                    request_value(&json!(id), "session/create", json!({"language": language}));
+                let body = serde_json::to_vec(&request).unwrap();
+                writer.write_all(&frame(&body)).expect("write a request");
+            }
+        });
+        // The daemon reads everything although nothing is read: its
+        // answers are small enough to wait in the socket.
+        assert!(
+            finished_within(&sender, WAIT),
+            "round {round}: the daemon stopped reading"
+        );
+        sender.join().expect("the writer");
+        peak = peak.max(daemon.rss_kib());
+        for _ in 1..=COUNT {
+            let message = conn.recv();
+            let error = response_error(&message, "session/create");
+            assert_eq!(error["code"], code::INVALID_PARAMS, "{}", clip(&message));
+            assert!(
+                error["message"].as_str().unwrap().len() < 2048,
+                "{}",
+                clip(&message)
+            );
+        }
+        drop(conn);
+        // Its connection is gone once a new one is served.
+        let mut probe = daemon.connect();
+        probe.initialize(&unique_client_id("probe"));
+        after_each.push(daemon.rss_kib());
+    }
+    // Margins: 128 MiB for the requests being parsed at once (up to 32 in
+    // flight, each body and its parsed value 2 MB apiece, in allocator
+    // arenas); 32 MiB between the first client's end and the last's.
+    eprintln!("RSS KiB: baseline {baseline}, peak {peak}, after each client {after_each:?}");
+    assert!(
+        peak < baseline + 128 * MIB_KIB,
+        "peak RSS {peak} KiB from {baseline} KiB"
+    );
+    assert!(
+        after_each[2] < after_each[0] + 32 * MIB_KIB,
+        "RSS after each client: {after_each:?} KiB"
+    );
+}
+
+#[test]
+fn headers_promising_large_bodies_cost_only_the_bytes_that_arrive() {
+    let daemon = Daemon::socket(&[]);
+    let mut client = daemon.connect();
+    client.initialize(&unique_client_id("promise"));
+    // One frame of the largest size first, as a busy daemon has seen:
+    // glibc's allocator then serves blocks up to that size from its heap,
+    // where a promised body's zeroed allocation is touched (and counted)
+    // at once.
+    client.send_raw(&frame(&padded_request(
+        &json!("large"),
+        "session/list",
+        16 << 20,
+    )));
+    assert!(client.response(&json!("large")).get("result").is_some());
+    let before = daemon.rss_kib();
+    // 50 connections promising 16 MB each, sending 1 KiB of it.
+    let promises: Vec<std::os::unix::net::UnixStream> = (0..50)
+        .map(|_| {
+            let mut stream =
+                std::os::unix::net::UnixStream::connect(daemon.socket_path()).expect("connect");
+            stream
+                .write_all(b"Content-Length: 16000000\r\n\r\n")
+                .expect("a header");
+            stream.write_all(&[b' '; 1024]).expect("a little body");
+            stream
+        })
+        .collect();
+    // Once the daemon has read all that was sent (a header it acts on, and
+    // the body's first bytes), and then one more byte of each body: that
+    // read comes after whatever the daemon did with the header.
+    let all_read = |promises: &[std::os::unix::net::UnixStream]| {
+        poll(WAIT, "the daemon to read what was sent", || {
+            promises
+                .iter()
+                .all(|stream| unread_by_peer(stream) == 0)
+                .then_some(())
+        })
+    };
+    all_read(&promises);
+    for mut stream in &promises {
+        stream.write_all(b" ").expect("one more byte");
+    }
+    all_read(&promises);
+    client.call("session/list", Value::Null);
+    let after = daemon.rss_kib();
+    eprintln!("RSS KiB: before {before}, with 50 promised bodies {after}");
+    // Margin 32 MiB: 50 bodies of 64 KiB each are 3 MiB; 50 of 16 MB 800.
+    assert!(
+        after < before + 32 * MIB_KIB,
+        "RSS {after} KiB from {before} KiB"
+    );
+    drop(promises);
+}
+
+// ---- connections before `initialize` -----------------------------------
+
+#[test]
+fn a_connection_that_never_initializes_is_closed_after_the_initialize_timeout() {
+    let daemon = Daemon::socket(&["--initialize-timeout", "300ms"]);
+    let mut client = daemon.connect();
+    client.initialize(&unique_client_id("in-time"));
+    let mut idle = daemon.connect();
+    // Requests other than `initialize` do not count.
+    idle.expect_error("session/list", Value::Null, code::NOT_INITIALIZED);
+    let seen = idle.expect_closed();
+    assert_eq!(seen.len(), 1, "one error, then the end: {seen:?}");
+    let error = assert_null_id_error(&seen[0], code::NOT_INITIALIZED);
+    assert_eq!(error["data"]["limit"], "initializeTimeoutMs", "{error}");
+    assert_eq!(error["data"]["max"], 300, "{error}");
+    // The client that initialized in time stays, past the same deadline.
+    assert_eq!(
+        client.call("session/list", Value::Null)["sessions"],
+        json!([])
+    );
+}
+
+#[test]
+fn connections_that_never_initialize_cannot_keep_clients_out() {
+    let daemon = Daemon::socket(&[
+        "--max-connections",
+        "4",
+        "--max-uninitialized",
+        "2",
+        "--initialize-timeout",
+        "10m",
+    ]);
+    let mut first = daemon.connect();
+    first.initialize(&unique_client_id("first"));
+    // Idle connections, many more than there are places: each new one
+    // closes the oldest idle one, so at most two wait at any time.
+    let mut idle: Vec<Client> = Vec::new();
+    for _ in 0..6 {
+        let mut connection = daemon.connect();
+        connection.expect_error("session/list", Value::Null, code::NOT_INITIALIZED);
+        idle.push(connection);
+    }
+    for connection in &mut idle[..4] {
+        let seen = connection.expect_closed();
+        let error = assert_null_id_error(&seen[seen.len() - 1], code::NOT_INITIALIZED);
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("a newer connection needs the place"),
+            "{error}"
+        );
+    }
+    // Clients still get in, up to the connection cap, and those in stay.
+    let mut second = daemon.connect();
+    second.initialize(&unique_client_id("second"));
+    // Four connections now: two clients, two idle. A fifth takes an idle
+    // one's place.
+    let mut third = daemon.connect();
+    third.initialize(&unique_client_id("third"));
+    for client in [&mut first, &mut second, &mut third] {
+        assert_eq!(
+            client.call("session/list", Value::Null)["sessions"],
+            json!([])
+        );
+    }
+}
+
+// ---- descriptors -------------------------------------------------------
+
+/// Sets the open-file limits of the daemon about to start.
+fn limit_open_files(command: &mut std::process::Command, soft: u64, hard: u64) {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs between fork and exec; it only calls
+    // setrlimit, which is async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(soft),
+                    maximum: Some(hard),
+                },
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+}
+
+#[test]
+fn the_daemon_raises_its_open_file_limit_to_the_hard_limit() {
+    let daemon = Daemon::socket_with(&[], |command| limit_open_files(command, 512, 4096));
+    assert_eq!(
+        daemon.open_file_limits(),
+        ("4096".to_string(), "4096".to_string())
+    );
+}
+
+#[test]
+fn a_daemon_out_of_descriptors_keeps_serving_once_they_free_up() {
+    const LIMIT: u64 = 128;
+    let mut daemon = Daemon::socket_with(
+        &[
+            "--max-connections",
+            "1000",
+            "--max-uninitialized",
+            "1000",
+            "--initialize-timeout",
+            "10m",
+        ],
+        |command| limit_open_files(command, LIMIT, LIMIT),
+    );
+    let limit = LIMIT.to_string();
+    assert_eq!(daemon.open_file_limits(), (limit.clone(), limit));
+    // Connections until the daemon has no descriptor left to accept one.
+    let mut held = Vec::new();
+    poll(WAIT, "`accept` to run out of descriptors", || {
+        for _ in 0..16 {
+            held.push(
+                std::os::unix::net::UnixStream::connect(daemon.socket_path())
+                    .expect("connect (the kernel queues it)"),
+            );
+        }
+        daemon
+            .log_text()
+            .contains("accepting a connection failed")
+            .then_some(())
+    });
+    assert!(
+        daemon.open_fds() as u64 >= LIMIT - 8,
+        "{} open",
+        daemon.open_fds()
+    );
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    // Once they free up, clients are served again.
+    drop(held);
+    let mut client = daemon.connect();
+    client.initialize(&unique_client_id("after-emfile"));
+    let result = client.call(
+        "run",
+        json!({"language": "python", "code": "print('served')"}),
+    );
+    assert_eq!(result["stdout"], "served\n", "{result}");
+    assert!(daemon.is_running());
+}

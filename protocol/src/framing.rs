@@ -42,6 +42,26 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     max_body: usize,
 ) -> Result<Option<Vec<u8>>, FrameError> {
+    let Some(length) = read_header(reader).await? else {
+        return Ok(None);
+    };
+    if length > max_body as u64 {
+        skip_body(reader, length).await?;
+        return Err(FrameError::TooLarge {
+            length,
+            limit: max_body,
+        });
+    }
+    read_body(reader, length as usize).await.map(Some)
+}
+
+/// Reads one frame's header: the body's length. `Ok(None)`: the stream
+/// ended cleanly between frames. The caller reads the body next, with
+/// [`read_body`] or [`skip_body`]: it can answer a length over its limit
+/// before the body arrives.
+pub async fn read_header<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<u64>, FrameError> {
     let mut length: Option<u64> = None;
     let mut headers = 0;
     loop {
@@ -83,27 +103,49 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(
             }
         }
     }
-    let length = length.ok_or_else(|| FrameError::BadHeader("no Content-Length header".into()))?;
-    if length > max_body as u64 {
-        let skipped =
-            tokio::io::copy(&mut (&mut *reader).take(length), &mut tokio::io::sink()).await?;
-        if skipped < length {
+    length
+        .map(Some)
+        .ok_or_else(|| FrameError::BadHeader("no Content-Length header".into()))
+}
+
+/// The first allocation for a body; it grows as bytes arrive.
+const FIRST_BODY_ALLOCATION: usize = 64 << 10;
+
+/// Reads a body of `length` bytes. Memory follows the bytes that arrived,
+/// never the length promised (threat: headers promising 16 MiB each, on
+/// many connections, with no body behind them), and never exceeds `length`.
+pub async fn read_body<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    length: usize,
+) -> Result<Vec<u8>, FrameError> {
+    let mut body = Vec::with_capacity(length.min(FIRST_BODY_ALLOCATION));
+    while body.len() < length {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
             return Err(FrameError::UnexpectedEof);
         }
-        return Err(FrameError::TooLarge {
-            length,
-            limit: max_body,
-        });
-    }
-    let mut body = vec![0; length as usize];
-    reader.read_exact(&mut body).await.map_err(|err| {
-        if err.kind() == std::io::ErrorKind::UnexpectedEof {
-            FrameError::UnexpectedEof
-        } else {
-            FrameError::Io(err)
+        let wanted = length - body.len();
+        let take = available.len().min(wanted);
+        if body.capacity() - body.len() < take {
+            // Doubling, up to the length: no more than twice what arrived.
+            body.reserve_exact(take.max(body.len().min(wanted)));
         }
-    })?;
-    Ok(Some(body))
+        body.extend_from_slice(&available[..take]);
+        reader.consume(take);
+    }
+    Ok(body)
+}
+
+/// Reads and drops a body of `length` bytes, so the next frame can be read.
+pub async fn skip_body<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    length: u64,
+) -> Result<(), FrameError> {
+    let skipped = tokio::io::copy(&mut (&mut *reader).take(length), &mut tokio::io::sink()).await?;
+    if skipped < length {
+        return Err(FrameError::UnexpectedEof);
+    }
+    Ok(())
 }
 
 /// Reads a header line without its `\r\n` (a bare `\n` is accepted too).
@@ -144,8 +186,8 @@ async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
-fn clip(text: &str) -> String {
-    text.chars().take(64).collect()
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::echo::clip(text, 64)
 }
 
 /// The bytes of one frame carrying `body`.
@@ -239,6 +281,25 @@ mod tests {
                 .unwrap_err()
                 .contains("more than 16 header lines")
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_as_it_arrives_up_to_its_length() {
+        let promised = 16 << 20;
+        let mut input = format!("Content-Length: {promised}\r\n\r\n").into_bytes();
+        input.extend_from_slice(&[b'x'; 1000]);
+        let mut reader = tokio::io::BufReader::new(&input[..]);
+        assert_eq!(read_header(&mut reader).await.unwrap(), Some(promised));
+        assert!(matches!(
+            read_body(&mut reader, promised as usize).await,
+            Err(FrameError::UnexpectedEof)
+        ));
+        // A body that arrives whole is read whole, growing to its length only.
+        let whole = vec![b'y'; 300_000];
+        let mut reader = tokio::io::BufReader::new(&whole[..]);
+        let body = read_body(&mut reader, whole.len()).await.unwrap();
+        assert_eq!(body, whole);
+        assert_eq!(body.capacity(), whole.len());
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 //! docs/protocol.schema.json is generated from these types ([`schema`]).
 
 pub mod codes;
+pub mod echo;
 pub mod framing;
 pub mod message;
 pub mod schema;

@@ -35,10 +35,12 @@ pub struct ErrorObject {
 }
 
 impl ErrorObject {
+    /// An error with `message`, its quoted values clipped
+    /// ([`crate::echo::clip_message`]): messages often quote client input.
     pub fn new(code: i64, message: impl Into<String>) -> Self {
         ErrorObject {
             code,
-            message: message.into(),
+            message: crate::echo::clip_message(message.into()),
             data: None,
         }
     }

@@ -137,15 +137,30 @@ impl Daemon {
 
     /// A daemon listening on `path` (in a directory the caller owns).
     pub fn socket_at(path: &Path, args: &[&str]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_goru-daemon"))
+        Daemon::socket_at_with(path, args, |_| {})
+    }
+
+    /// A daemon listening on `goru.sock` in a new temporary directory,
+    /// its command set up by `configure` before it starts.
+    pub fn socket_with(args: &[&str], configure: impl FnOnce(&mut Command)) -> Daemon {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("goru.sock");
+        let mut daemon = Daemon::socket_at_with(&path, args, configure);
+        daemon.dir = Some(dir);
+        daemon
+    }
+
+    fn socket_at_with(path: &Path, args: &[&str], configure: impl FnOnce(&mut Command)) -> Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_goru-daemon"));
+        command
             .arg("--socket")
             .arg(path)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start goru-daemon");
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().expect("start goru-daemon");
         let log = Arc::new(Mutex::new(String::new()));
         let (ready_tx, ready) = mpsc::channel();
         collect_stderr(
@@ -274,6 +289,32 @@ impl Daemon {
             .expect("VmRSS in kB")
     }
 
+    /// Descriptors the daemon has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("/proc/PID/fd of the daemon")
+            .count()
+    }
+
+    /// The daemon's soft and hard limits on open files, from /proc.
+    pub fn open_file_limits(&self) -> (String, String) {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.pid()))
+            .expect("/proc/PID/limits of the daemon");
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .expect("a Max open files line");
+        let fields: Vec<&str> = line["Max open files".len()..].split_whitespace().collect();
+        (fields[0].to_string(), fields[1].to_string())
+    }
+
+    /// Waits (up to `WAIT`) until the daemon's stderr holds `text`.
+    pub fn wait_for_log(&self, text: &str) {
+        poll(WAIT, &format!("`{text}` in the daemon's log"), || {
+            self.log_text().contains(text).then_some(())
+        });
+    }
+
     /// CPU time the daemon used so far (user + system), in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
@@ -326,6 +367,17 @@ pub fn run_daemon_to_exit(args: &[&std::ffi::OsStr]) -> (ExitStatus, String) {
     }
     let text = log.lock().unwrap_or_else(PoisonError::into_inner).clone();
     (status, text)
+}
+
+/// Bytes written to `stream` that its peer has not read yet (Linux's
+/// SIOCOUTQ): 0 once the daemon has read everything sent.
+pub fn unread_by_peer(stream: &UnixStream) -> usize {
+    use rustix::ioctl::{Getter, Opcode, ioctl};
+    const SIOCOUTQ: Opcode = 0x5411;
+    #[allow(unsafe_code)]
+    // SAFETY: SIOCOUTQ on a socket writes one C int, the Getter's output type.
+    let queued = unsafe { ioctl(stream, Getter::<SIOCOUTQ, std::ffi::c_int>::new()) };
+    usize::try_from(queued.expect("SIOCOUTQ on a socket")).expect("a count")
 }
 
 /// The bytes of one LSP frame.
