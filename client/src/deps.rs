@@ -48,7 +48,8 @@ fn install(packages: &[String], dir: &Path, index_url: &str) -> Result<i32, Fata
     let progress = Arc::new(DownloadProgress::new());
     let result = runtime.block_on(installer.install(&target, &requests, progress.clone()));
     progress.clear();
-    let report = result.map_err(|e| install_failure(e, installer.index_url()))?;
+    let index_url = goru_packages::redact_url(installer.index_url());
+    let report = result.map_err(|e| install_failure(e, &index_url))?;
     let mut stdout = std::io::stdout().lock();
     for package in &report.installed {
         let _ = writeln!(stdout, "installed {} {}", package.name, package.version);
@@ -107,18 +108,34 @@ fn remove(names: &[String], dir: &Path) -> Result<i32, Fatal> {
 }
 
 fn failure(error: Error) -> Fatal {
+    let hint = match &error {
+        Error::UnsafePath { .. } => Some(
+            "goru follows no link in or on the way to a packages directory, and locks only a \
+             regular file (a sandbox with a writable mount could have planted either): remove \
+             it, or give the directory's real path with `--dir`"
+                .to_string(),
+        ),
+        _ => None,
+    };
     Fatal {
         message: error.to_string(),
-        hint: None,
+        hint,
         code: 1,
     }
 }
 
 fn install_failure(error: Error, index_url: &str) -> Fatal {
+    if matches!(error, Error::UnsafePath { .. }) {
+        return failure(error);
+    }
     let hint = match &error {
         Error::Index { .. } => Some(format!(
             "nothing was installed; check the network, or name another index with \
              `--index-url URL` (or GORU_INDEX_URL); this one is {index_url}"
+        )),
+        Error::InvalidIndexPage { .. } => Some(format!(
+            "nothing was installed; {index_url} does not serve a simple index (PEP 691 or \
+             PEP 503): name another with `--index-url URL`"
         )),
         Error::NotFound { .. } => Some("check the name's spelling".to_string()),
         Error::HashMismatch { .. } | Error::MissingHash { .. } | Error::UnsafeArchive { .. } => {

@@ -197,6 +197,56 @@ fn refusals_say_why() {
 }
 
 #[test]
+fn deps_never_prints_index_credentials_and_refuses_a_planted_link() {
+    let (_runtime, index) = serve(Api::Json, demo_files());
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("pkgs");
+    let dir = dir.to_str().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    for (what, url) in [
+        (
+            "nothing-here",
+            index.url().replace("http://", "http://alice:s3cret@"),
+        ),
+        (
+            "helper",
+            format!("http://alice:s3cret@127.0.0.1:{port}/simple"),
+        ),
+        ("helper", "ftp://alice:s3cret@mirror/simple".to_string()),
+    ] {
+        let run = deps_install(what, dir, &url);
+        assert_ne!(run.code, 0, "{url}");
+        assert!(
+            !run.stderr.contains("s3cret") && !run.stderr.contains("alice"),
+            "{url}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("***@"), "{url}: {}", run.stderr);
+    }
+
+    // A sandbox with a writable mount over the project made `.goru` a link.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), work.path().join(".goru")).unwrap();
+    let below_link = work.path().join(".goru/packages");
+    let run = deps_install("helper", below_link.to_str().unwrap(), &index.url());
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("symbolic link") && run.stderr.contains("hint:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        std::fs::read_dir(elsewhere.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "something was written through the link"
+    );
+}
+
+#[test]
 fn install_pkg_inside_the_sandbox_obeys_the_allow_list() {
     let (_runtime, index) = serve(Api::Json, demo_files());
     let work = tempfile::tempdir().unwrap();

@@ -295,3 +295,141 @@ async fn imports_that_cannot_work_say_why_and_what_would() {
     .await;
     assert_eq!(stdout(&outcome), "ModuleNotFoundError None\n");
 }
+
+/// A session with a writable mount over a project and the project's
+/// `.goru/packages` as its packages directory, as `goru` run in a project
+/// folder with `--mount /project:.:rwc --packages .goru/packages` has.
+fn project_session(project: &Path, index: &Index) -> SessionBuilder {
+    let packages = project.join(".goru/packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.capabilities(Capabilities {
+        mounts: vec![goru_runtimes::Mount::new(
+            "/project",
+            project,
+            goru_runtimes::MountMode::Rwc,
+        )],
+        packages: Some(PackagesCapability {
+            dir: packages,
+            allow_install: vec!["demo-pkg".into()],
+            index_url: Some(index.url()),
+        }),
+        ..Capabilities::none()
+    });
+    builder
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_cannot_make_install_pkg_truncate_a_host_file_through_a_planted_lock() {
+    let index = demo_index().await;
+    let project = tempfile::tempdir().unwrap();
+    let precious = project.path().join("main.py");
+    std::fs::write(&precious, "precious\n").unwrap();
+    // The guest plants the link through its mount (the fs layer lets it
+    // link only inside the mount: the user's own files are the target).
+    let code = "import os\n\
+         os.symlink('../../main.py', '/project/.goru/packages/.goru-lock')\n\
+         try:\n    install_pkg('demo-pkg')\nexcept Exception as e:\n    print(type(e).__name__, e)";
+    let outcome = run(&project_session(project.path(), &index), code).await;
+    let out = stdout(&outcome);
+    assert!(
+        out.starts_with(
+            "RuntimeError install_pkg failed: refusing /packages/.goru-lock: it is a symbolic link"
+        ),
+        "{out}"
+    );
+    // The host path of the directory is not in the message.
+    assert!(
+        !out.contains(&project.path().display().to_string()),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+    assert!(!project.path().join(".goru/packages/demo_pkg").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn install_pkg_refuses_a_packages_directory_whose_parent_the_guest_replaced() {
+    let index = demo_index().await;
+    let project = tempfile::tempdir().unwrap();
+    let code = "import os\n\
+         os.rename('/project/.goru', '/project/moved')\n\
+         os.symlink('moved', '/project/.goru')\n\
+         try:\n    install_pkg('demo-pkg')\nexcept Exception as e:\n    print(type(e).__name__, e)";
+    let outcome = run(&project_session(project.path(), &index), code).await;
+    let out = stdout(&outcome);
+    assert!(
+        out.starts_with("RuntimeError install_pkg failed: refusing"),
+        "{out}"
+    );
+    assert!(
+        tree_is_empty(&project.path().join("moved/packages")),
+        "{out}"
+    );
+    // A packages directory that is a link is refused before the start.
+    let start = builder(PackagesCapability::new(
+        project.path().join(".goru/packages"),
+    ))
+    .start(engine())
+    .await;
+    assert!(matches!(
+        start,
+        Err(StartError::Engine(Error::Packages(
+            PackagesConfigError::Dir { .. }
+        )))
+    ));
+}
+
+fn tree_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn install_pkg_errors_never_show_index_credentials() {
+    let index = demo_index().await;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let code = "try:\n    install_pkg('demo-pkg')\nexcept Exception as e:\n    print(type(e).__name__, e)\n\
+                try:\n    install_pkg('missing-pkg')\nexcept Exception as e:\n    print(type(e).__name__, e)";
+    for (url, kind) in [
+        (
+            format!("http://alice:s3cret-token@127.0.0.1:{port}/simple"),
+            "ConnectionError",
+        ),
+        (
+            index.url().replace("http://", "http://alice:s3cret-token@"),
+            "RuntimeError",
+        ),
+    ] {
+        let capability = PackagesCapability {
+            dir: dir.path().to_path_buf(),
+            allow_install: vec!["demo-pkg".into(), "missing-pkg".into()],
+            index_url: Some(url),
+        };
+        let outcome = run(&builder(capability), code).await;
+        let out = stdout(&outcome);
+        assert!(out.contains(kind), "{out}");
+        assert!(out.contains("***@127.0.0.1"), "{out}");
+        assert!(!out.contains("s3cret") && !out.contains("alice"), "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_index_page_is_a_runtime_error_in_the_guest() {
+    let index = Index::start(
+        Api::MalformedJson,
+        vec![IndexFile::wheel(&Wheel::new("demo-pkg", "1.0"))],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let capability = PackagesCapability {
+        dir: dir.path().to_path_buf(),
+        allow_install: vec!["demo-pkg".into()],
+        index_url: Some(index.url()),
+    };
+    let outcome = run(&builder(capability), "install_pkg('demo-pkg')").await;
+    let (kind, message) = exception(&outcome);
+    assert_eq!(kind, "RuntimeError", "{message}");
+    assert!(message.contains("cannot be read"), "{message}");
+}

@@ -17,18 +17,25 @@ pub enum Error {
     #[error("invalid requirement `{input}`: {reason}")]
     InvalidRequirement { input: String, reason: String },
 
-    /// The index URL is not an http(s) URL.
+    /// The index URL is not an http(s) URL (shown without credentials).
     #[error("invalid index URL `{url}`: {reason}")]
     InvalidIndexUrl { url: String, reason: String },
 
-    /// The index has no project of that name.
+    /// The index has no project of that name (the index URL is shown
+    /// without credentials).
     #[error("`{name}` was not found on the package index {index}")]
     NotFound { name: String, index: String },
 
     /// Talking to the index failed (connection, TLS, a status other than
-    /// success or 404, a page that cannot be parsed).
+    /// success or 404). The URL is without credentials.
     #[error("package index: {url}: {message}")]
     Index { url: String, message: String },
+
+    /// The index answered with a project page that is not a simple API
+    /// page: the index is wrong, not the network. The URL is without
+    /// credentials.
+    #[error("the package index sent a page that cannot be read: {url}: {reason}")]
+    InvalidIndexPage { url: String, reason: String },
 
     /// The project exists but no version fits every constraint.
     #[error("no version of `{name}` fits: {reason}")]
@@ -89,6 +96,12 @@ pub enum Error {
     /// `remove` of a package that is not there.
     #[error("`{name}` is not installed in {dir}")]
     NotInstalled { name: String, dir: PathBuf },
+
+    /// A path the installer would have to follow a link through, or a
+    /// name of the package directory that is not what goru made there (a
+    /// lock file that is a FIFO, a directory that is a file).
+    #[error("refusing {}: {reason}", path.display())]
+    UnsafePath { path: PathBuf, reason: String },
 
     /// A file-system operation on the package directory failed.
     #[error("{path}: {source}")]

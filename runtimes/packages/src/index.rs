@@ -1,6 +1,7 @@
 //! The package index: project pages in the JSON simple API (PEP 691) or the
 //! HTML one (PEP 503), and downloads checked against the index's sha256.
 
+use crate::redact::{redact_parsed, redact_url};
 use crate::{Error, Limits, Progress, progress::Event};
 use pep508_rs::PackageName;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -42,10 +43,7 @@ impl IndexClient {
             .timeout(limits.request_timeout)
             .user_agent(concat!("goru/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Index {
-                url: base.to_string(),
-                message: format!("cannot create an HTTP client: {e}"),
-            })?;
+            .map_err(|e| index_error(&base, format!("cannot create an HTTP client: {e}")))?;
         Ok(IndexClient { base, http, limits })
     }
 
@@ -65,11 +63,11 @@ impl IndexClient {
             .header(ACCEPT, format!("{JSON_TYPE}, text/html;q=0.1"))
             .send()
             .await
-            .map_err(|e| index_error(&page, describe(&e)))?;
+            .map_err(|e| index_error(&page, describe(e)))?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Err(Error::NotFound {
                 name: name.to_string(),
-                index: self.base.to_string(),
+                index: redact_parsed(&self.base),
             });
         }
         if !response.status().is_success() {
@@ -116,7 +114,7 @@ impl IndexClient {
             .get(file.url.clone())
             .send()
             .await
-            .map_err(|e| index_error(&file.url, describe(&e)))?;
+            .map_err(|e| index_error(&file.url, describe(e)))?;
         if !response.status().is_success() {
             return Err(index_error(
                 &file.url,
@@ -167,7 +165,7 @@ pub fn check_index_url(index_url: &str) -> Result<(), Error> {
 /// The index URL as a base that relative joins extend (`.../simple/`).
 fn index_url_with_slash(index_url: &str) -> Result<Url, Error> {
     let invalid = |reason: &str| Error::InvalidIndexUrl {
-        url: index_url.to_string(),
+        url: redact_url(index_url),
         reason: reason.to_string(),
     };
     let mut url = Url::parse(index_url).map_err(|e| invalid(&e.to_string()))?;
@@ -206,7 +204,7 @@ async fn read_limited(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| index_error(&url, describe(&e)))?
+        .map_err(|e| index_error(&url, describe(e)))?
     {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large());
@@ -236,8 +234,10 @@ struct JsonFile {
 }
 
 fn parse_json_page(page: &Url, body: &[u8]) -> Result<Vec<IndexFile>, Error> {
-    let parsed: JsonPage = serde_json::from_slice(body)
-        .map_err(|e| index_error(page, format!("not a PEP 691 project page: {e}")))?;
+    let parsed: JsonPage = serde_json::from_slice(body).map_err(|e| Error::InvalidIndexPage {
+        url: redact_parsed(page),
+        reason: format!("not a PEP 691 project page: {e}"),
+    })?;
     let mut files = Vec::with_capacity(parsed.files.len());
     for file in parsed.files {
         let Some(url) = file_url(page, &file.url) else {
@@ -436,15 +436,18 @@ fn percent_decode(segment: &str) -> String {
 
 fn index_error(url: &Url, message: impl ToString) -> Error {
     Error::Index {
-        url: url.to_string(),
+        url: redact_parsed(url),
         message: message.to_string(),
     }
 }
 
-/// reqwest's error with its causes (the cause says "connection refused").
-fn describe(error: &reqwest::Error) -> String {
+/// reqwest's error with its causes (the cause says "connection refused"),
+/// without the URL reqwest would print whole: the caller names it,
+/// redacted.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut parts = vec![error.to_string()];
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
         let text = cause.to_string();
         if !parts.iter().any(|p| p.contains(&text)) {

@@ -55,7 +55,8 @@ impl Installer {
         })
     }
 
-    /// The index URL (with a trailing `/`).
+    /// The index URL (with a trailing `/`), credentials included: pass it
+    /// through [`crate::redact_url`] before showing it.
     pub fn index_url(&self) -> &str {
         self.client.base().as_str()
     }

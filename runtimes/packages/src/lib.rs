@@ -26,7 +26,9 @@ pub mod environment;
 mod error;
 mod index;
 mod installer;
+mod nofollow;
 mod progress;
+mod redact;
 mod request;
 mod resolve;
 mod target;
@@ -36,6 +38,7 @@ pub use error::Error;
 pub use index::{DEFAULT_INDEX_URL, check_index_url};
 pub use installer::{Installer, Package, Report};
 pub use progress::{Event, NoProgress, Progress};
+pub use redact::redact_url;
 pub use request::{Request, package_name, version_specifiers};
 pub use target::{Installed, PackageDir};
 

@@ -2,26 +2,45 @@
 //! removing from it. Every change happens under a lock file, so two goru
 //! processes never write the same directory at once.
 
+use crate::nofollow;
 use crate::progress::{Event, Progress};
 use crate::resolve::Resolved;
 use crate::wheel::{UnpackedFile, record_hash};
 use crate::{Error, Limits, request::package_name};
 use pep508_rs::PackageName;
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+/// Names goru itself uses in a package directory. Every name starting with
+/// this is goru's: no wheel may install one, and no RECORD may remove one.
+pub(crate) const RESERVED_PREFIX: &str = ".goru-";
 const LOCK_FILE: &str = ".goru-lock";
 const STAGING_PREFIX: &str = ".goru-staging-";
 const MAX_RECORD_BYTES: u64 = 16 << 20;
+/// Attempts at a fresh staging name before giving up.
+const STAGING_ATTEMPTS: u32 = 100;
+
+/// Whether `relative`'s first component is one of goru's own names.
+pub(crate) fn is_reserved(relative: &str) -> bool {
+    relative.starts_with(RESERVED_PREFIX)
+}
 
 /// A directory of installed packages (`.goru/packages` by default in the
 /// CLI): the layout of a `site-packages`, one `NAME-VERSION.dist-info` per
 /// package with a RECORD of its files.
+///
+/// The directory is opened once, without following a link anywhere on its
+/// path, and everything inside it is reached relative to that handle
+/// without following links either (see `nofollow`).
 #[derive(Clone, Debug)]
 pub struct PackageDir {
     root: PathBuf,
+    fd: Arc<OwnedFd>,
 }
 
 /// A package found in the directory.
@@ -30,29 +49,30 @@ pub struct Installed {
     /// The normalized name (PEP 503), e.g. `python-dateutil`.
     pub name: String,
     pub version: String,
-    dist_info: PathBuf,
+    /// The `.dist-info` directory's name in the package directory.
+    dist_info: String,
 }
 
 impl PackageDir {
-    /// An existing directory.
+    /// An existing directory. Refused when any component of `path` is a
+    /// symbolic link (give the directory's real path).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let root = std::path::absolute(path).map_err(Error::io(path))?;
-        let metadata = std::fs::metadata(&root).map_err(Error::io(&root))?;
-        if !metadata.is_dir() {
-            return Err(Error::Io {
-                path: root,
-                source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-            });
-        }
-        Ok(PackageDir { root })
+        PackageDir::opened(path.as_ref(), false)
     }
 
-    /// The directory, created (with its parents) when missing.
+    /// The directory, created (with its parents, `0755`) when missing.
+    /// Refused, like [`PackageDir::open`], when a component is a link.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        std::fs::create_dir_all(path).map_err(Error::io(path))?;
-        PackageDir::open(path)
+        PackageDir::opened(path.as_ref(), true)
+    }
+
+    fn opened(path: &Path, create: bool) -> Result<Self, Error> {
+        let root = std::path::absolute(path).map_err(Error::io(path))?;
+        let fd = nofollow::open_dir_path(path, create)?;
+        Ok(PackageDir {
+            root,
+            fd: Arc::new(fd),
+        })
     }
 
     /// The directory's absolute path.
@@ -60,21 +80,44 @@ impl PackageDir {
         &self.root
     }
 
+    /// Checks that the directory's path still leads, without links, to the
+    /// directory this value opened: refused when a parent was moved or
+    /// replaced since (say by a guest with a writable mount over it).
+    pub fn check_path_unchanged(&self) -> Result<(), Error> {
+        let now = nofollow::open_dir_path(&self.root, false)?;
+        let same = nofollow::same_file(now.as_fd(), self.fd()).map_err(Error::io(&self.root))?;
+        if !same {
+            return Err(Error::UnsafePath {
+                path: self.root.clone(),
+                reason: "it no longer leads to the directory opened before (a parent was \
+                         moved or replaced)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// The installed packages, sorted by name.
     pub fn list(&self) -> Result<Vec<Installed>, Error> {
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(&self.root).map_err(Error::io(&self.root))? {
-            let entry = entry.map_err(Error::io(&self.root))?;
-            let file_name = entry.file_name();
+        for file_name in nofollow::names(self.fd()).map_err(Error::io(&self.root))? {
             let Some(dir_name) = file_name.to_str() else {
                 continue;
             };
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if !is_dir || !dir_name.ends_with(".dist-info") {
+            if !dir_name.ends_with(".dist-info") {
                 continue;
             }
-            let dist_info = entry.path();
-            let Ok(text) = read_bounded(&dist_info.join("METADATA")) else {
+            // A link or a file of that name is not a package.
+            let Ok(dist_info) =
+                nofollow::open_dir_beneath(self.fd(), &self.root, Path::new(dir_name), false)
+            else {
+                continue;
+            };
+            let Ok(text) = read_bounded(dist_info.as_fd(), "METADATA", &self.root) else {
                 continue;
             };
             let metadata = crate::wheel::parse_metadata(&text);
@@ -84,7 +127,7 @@ impl PackageDir {
             found.push(Installed {
                 name: name.to_string(),
                 version: metadata.version,
-                dist_info,
+                dist_info: dir_name.to_string(),
             });
         }
         found.sort_by(|a, b| a.name.cmp(&b.name));
@@ -111,19 +154,14 @@ impl PackageDir {
 
     /// Takes the directory's lock (waiting for another goru process to
     /// finish), then clears staging directories a killed install left.
+    /// The lock file is never truncated or written: only locked.
     fn lock(&self) -> Result<File, Error> {
         let path = self.root.join(LOCK_FILE);
-        let file = File::create(&path).map_err(Error::io(&path))?;
+        let file = nofollow::open_regular(self.fd(), OsStr::new(LOCK_FILE), true, path.clone())?;
         file.lock().map_err(Error::io(&path))?;
-        for entry in std::fs::read_dir(&self.root).map_err(Error::io(&self.root))? {
-            let Ok(entry) = entry else { continue };
-            let stale = entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(STAGING_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_dir());
-            if stale {
-                let _ = std::fs::remove_dir_all(entry.path());
+        for name in nofollow::names(self.fd()).map_err(Error::io(&self.root))? {
+            if name.to_string_lossy().starts_with(STAGING_PREFIX) {
+                let _ = nofollow::remove_tree(self.fd(), &name);
             }
         }
         Ok(file)
@@ -131,20 +169,30 @@ impl PackageDir {
 
     /// The files `installed` owns, relative to the root, from its RECORD.
     fn owned_files(&self, installed: &Installed) -> Result<Vec<PathBuf>, Error> {
-        let record = installed.dist_info.join("RECORD");
-        let text = match read_bounded(&record) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Err(Error::Io {
-                    path: record,
-                    source: e,
-                });
+        let dist_info = match nofollow::open_dir_beneath(
+            self.fd(),
+            &self.root,
+            Path::new(&installed.dist_info),
+            false,
+        ) {
+            Ok(fd) => fd,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new());
             }
+            Err(e) => return Err(e),
+        };
+        let shown = self.root.join(&installed.dist_info);
+        let text = match read_bounded(dist_info.as_fd(), "RECORD", &shown) {
+            Ok(text) => text,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                String::new()
+            }
+            Err(e) => return Err(e),
         };
         Ok(text
             .lines()
             .filter_map(crate::wheel::record_path)
+            .filter(|path| !is_reserved(path))
             .filter_map(|path| safe_relative(&path))
             .collect())
     }
@@ -152,74 +200,72 @@ impl PackageDir {
     fn remove_installed(&self, installed: &Installed) -> Result<(), Error> {
         let mut parents = HashSet::new();
         for relative in self.owned_files(installed)? {
-            if !self.reachable_without_links(&relative) {
+            let Some((parent, name)) = nofollow::split(&relative) else {
                 continue;
-            }
-            let path = self.root.join(&relative);
-            match std::fs::symlink_metadata(&path) {
-                Ok(metadata) if !metadata.is_dir() => {
-                    std::fs::remove_file(&path).map_err(Error::io(&path))?;
-                }
-                _ => {}
-            }
+            };
+            // A parent that is a link, a file or missing: nothing of ours there.
+            let Ok(dir) = nofollow::open_dir_beneath(self.fd(), &self.root, parent, false) else {
+                continue;
+            };
+            nofollow::remove_file(dir.as_fd(), name)
+                .map_err(Error::io(self.root.join(&relative)))?;
             let mut parent = relative.parent();
             while let Some(dir) = parent.filter(|p| !p.as_os_str().is_empty()) {
                 parents.insert(dir.to_path_buf());
                 parent = dir.parent();
             }
         }
-        if self.reachable_without_links(
-            installed
-                .dist_info
-                .strip_prefix(&self.root)
-                .unwrap_or(Path::new("")),
-        ) {
-            match std::fs::remove_dir_all(&installed.dist_info) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: installed.dist_info.clone(),
-                        source: e,
-                    });
-                }
-            }
-        }
+        let dist_info = OsStr::new(&installed.dist_info);
+        nofollow::remove_tree(self.fd(), dist_info)
+            .map_err(Error::io(self.root.join(&installed.dist_info)))?;
         // Deepest first; a directory other packages still use stays.
         let mut parents: Vec<PathBuf> = parents.into_iter().collect();
         parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for dir in parents {
-            let path = self.root.join(&dir);
+            let Some((above, name)) = nofollow::split(&dir) else {
+                continue;
+            };
+            let Ok(above) = nofollow::open_dir_beneath(self.fd(), &self.root, above, false) else {
+                continue;
+            };
             // Bytecode a Python on the host may have left; regenerated on demand.
-            let cache = path.join("__pycache__");
-            if std::fs::symlink_metadata(&cache).is_ok_and(|m| m.is_dir()) {
-                let _ = std::fs::remove_dir_all(&cache);
+            if let Ok(inner) =
+                nofollow::open_dir_beneath(above.as_fd(), &self.root, Path::new(name), false)
+            {
+                let _ = nofollow::remove_tree(inner.as_fd(), OsStr::new("__pycache__"));
             }
-            let _ = std::fs::remove_dir(&path);
+            nofollow::remove_empty_dir(above.as_fd(), name);
         }
         Ok(())
     }
 
-    /// Whether every directory on the way to `relative` is a real directory
-    /// inside the root (not a link that leads elsewhere).
-    fn reachable_without_links(&self, relative: &Path) -> bool {
-        let mut path = self.root.clone();
-        let mut components = relative.components().peekable();
-        while let Some(component) = components.next() {
-            let Component::Normal(part) = component else {
-                return false;
-            };
-            path.push(part);
-            if components.peek().is_none() {
-                break;
+    /// Makes a fresh staging directory in the root (`0700`), removed
+    /// again when the guard is dropped.
+    fn staging(&self) -> Result<(Staging<'_>, OwnedFd), Error> {
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        for attempt in 0..STAGING_ATTEMPTS {
+            let name = format!(
+                "{STAGING_PREFIX}{}-{unique:x}-{attempt}",
+                std::process::id()
+            );
+            let shown = self.root.join(&name);
+            let mode = rustix::fs::Mode::from_raw_mode(0o700);
+            match rustix::fs::mkdirat(self.fd(), name.as_str(), mode) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(Error::io(shown)(e.into())),
             }
-            match std::fs::symlink_metadata(&path) {
-                Ok(metadata) if metadata.is_dir() => {}
-                Ok(_) => return false,
-                Err(_) => return true,
-            }
+            let guard = Staging { dir: self, name };
+            let fd =
+                nofollow::open_dir_beneath(self.fd(), &self.root, Path::new(&guard.name), false)?;
+            return Ok((guard, fd));
         }
-        true
+        Err(Error::UnsafePath {
+            path: self.root.clone(),
+            reason: format!("no fresh staging directory name after {STAGING_ATTEMPTS} attempts"),
+        })
     }
 
     /// Puts resolved wheels in place: unpacks each into a staging directory
@@ -238,10 +284,8 @@ impl PackageDir {
             .into_iter()
             .map(|p| (p.name.clone(), p))
             .collect();
-        let staging = tempfile::Builder::new()
-            .prefix(STAGING_PREFIX)
-            .tempdir_in(&self.root)
-            .map_err(Error::io(&self.root))?;
+        let (staging, staging_fd) = self.staging()?;
+        let staging_shown = staging.path();
         let mut report = crate::Report::default();
         let mut plans = Vec::new();
         for (index, package) in resolved.into_iter().enumerate() {
@@ -261,18 +305,22 @@ impl PackageDir {
                     .push(crate::Package::new(&package.name, &version));
                 continue;
             }
-            let stage = staging.path().join(index.to_string());
-            std::fs::create_dir(&stage).map_err(Error::io(&stage))?;
-            let mut files = package.wheel.unpack(&stage, limits)?;
-            files.extend(write_installer_files(
-                &stage,
+            let stage_name = PathBuf::from(index.to_string());
+            let stage_shown = staging_shown.join(&stage_name);
+            let stage =
+                nofollow::open_dir_beneath(staging_fd.as_fd(), &staging_shown, &stage_name, true)?;
+            let mut files = package.wheel.unpack(stage.as_fd(), &stage_shown, limits)?;
+            write_installer_files(
+                stage.as_fd(),
+                &stage_shown,
                 &package.wheel.dist_info,
-                &files,
-            )?);
+                &mut files,
+            )?;
             plans.push(Plan {
                 name: package.name,
                 version,
                 stage,
+                stage_shown,
                 files,
                 previous,
             });
@@ -286,12 +334,28 @@ impl PackageDir {
                     .push(crate::Package::new(&plan.name, &previous.version));
             }
             for file in &plan.files {
-                let from = plan.stage.join(&file.path);
-                let to = self.root.join(&file.path);
-                if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-                }
-                std::fs::rename(&from, &to).map_err(Error::io(&to))?;
+                let relative = Path::new(&file.path);
+                let Some((parent, name)) = nofollow::split(relative) else {
+                    continue;
+                };
+                let from = nofollow::open_dir_beneath(
+                    plan.stage.as_fd(),
+                    &plan.stage_shown,
+                    parent,
+                    false,
+                )?;
+                let to = nofollow::open_dir_beneath(self.fd(), &self.root, parent, true)?;
+                let to_path = self.root.join(relative);
+                nofollow::rename_new(from.as_fd(), name, to.as_fd(), name).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Error::FileConflict {
+                            package: format!("{} {}", plan.name, plan.version),
+                            path: file.path.clone(),
+                        }
+                    } else {
+                        Error::io(&to_path)(e)
+                    }
+                })?;
             }
             progress.event(Event::Installed {
                 name: plan.name.as_ref(),
@@ -309,9 +373,7 @@ impl PackageDir {
         for plan in plans {
             if let Some(previous) = &plan.previous {
                 replaced.extend(self.owned_files(previous)?);
-                if let Ok(dist_info) = previous.dist_info.strip_prefix(&self.root) {
-                    replaced.insert(dist_info.to_path_buf());
-                }
+                replaced.insert(PathBuf::from(&previous.dist_info));
             }
         }
         let mut claimed: HashSet<&str> = HashSet::new();
@@ -325,48 +387,89 @@ impl PackageDir {
                     return Err(conflict());
                 }
                 let relative = Path::new(&file.path);
-                if !self.reachable_without_links(relative) {
-                    return Err(conflict());
-                }
                 let replaced_here = replaced.contains(relative)
                     || relative.ancestors().any(|a| {
                         replaced.contains(a) && a.extension().is_some_and(|e| e == "dist-info")
                     });
-                if std::fs::symlink_metadata(self.root.join(relative)).is_ok() && !replaced_here {
+                if self.occupied(relative)? && !replaced_here {
                     return Err(conflict());
                 }
             }
         }
         Ok(())
     }
+
+    /// Whether something is at `relative`, or a link or file stands where
+    /// one of its directories should be (which no install may go through).
+    fn occupied(&self, relative: &Path) -> Result<bool, Error> {
+        let Some((parent, name)) = nofollow::split(relative) else {
+            return Ok(true);
+        };
+        match nofollow::open_dir_beneath(self.fd(), &self.root, parent, false) {
+            Ok(dir) => Ok(nofollow::kind(dir.as_fd(), name)
+                .map_err(Error::io(self.root.join(relative)))?
+                .is_some()),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(false)
+            }
+            Err(Error::UnsafePath { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A staging directory inside the package directory, removed on drop.
+struct Staging<'a> {
+    dir: &'a PackageDir,
+    name: String,
+}
+
+impl Staging<'_> {
+    fn path(&self) -> PathBuf {
+        self.dir.root.join(&self.name)
+    }
+}
+
+impl Drop for Staging<'_> {
+    fn drop(&mut self) {
+        let _ = nofollow::remove_tree(self.dir.fd(), OsStr::new(&self.name));
+    }
 }
 
 struct Plan {
     name: PackageName,
     version: String,
-    stage: PathBuf,
+    stage: OwnedFd,
+    stage_shown: PathBuf,
     files: Vec<UnpackedFile>,
     previous: Option<Installed>,
 }
 
 /// Writes INSTALLER and a RECORD of what was unpacked into the staged
-/// `.dist-info`; returns them as files to move too.
+/// `.dist-info` and adds them to `files` (an INSTALLER the wheel brought
+/// is replaced: the file says who installed it).
 fn write_installer_files(
-    stage: &Path,
+    stage: BorrowedFd<'_>,
+    shown: &Path,
     dist_info: &str,
-    files: &[UnpackedFile],
-) -> Result<Vec<UnpackedFile>, Error> {
+    files: &mut Vec<UnpackedFile>,
+) -> Result<(), Error> {
     let installer_path = format!("{dist_info}/INSTALLER");
     let installer = b"goru\n";
-    let path = stage.join(&installer_path);
-    std::fs::write(&path, installer).map_err(Error::io(&path))?;
-    let mut record = String::new();
-    let installer_file = UnpackedFile {
+    if let Some(at) = files.iter().position(|f| f.path == installer_path) {
+        files.remove(at);
+        let dir = nofollow::open_dir_beneath(stage, shown, Path::new(dist_info), false)?;
+        nofollow::remove_file(dir.as_fd(), OsStr::new("INSTALLER"))
+            .map_err(Error::io(shown.join(&installer_path)))?;
+    }
+    write_new(stage, shown, &installer_path, installer)?;
+    files.push(UnpackedFile {
         path: installer_path,
         hash: record_hash(installer),
         size: installer.len() as u64,
-    };
-    for file in files.iter().chain(std::iter::once(&installer_file)) {
+    });
+    let mut record = String::new();
+    for file in files.iter() {
         record.push_str(&format!(
             "{},{},{}\n",
             csv_quote(&file.path),
@@ -376,16 +479,33 @@ fn write_installer_files(
     }
     let record_path = format!("{dist_info}/RECORD");
     record.push_str(&format!("{},,\n", csv_quote(&record_path)));
-    let path = stage.join(&record_path);
-    std::fs::write(&path, record.as_bytes()).map_err(Error::io(&path))?;
-    Ok(vec![
-        installer_file,
-        UnpackedFile {
-            hash: record_hash(record.as_bytes()),
-            size: record.len() as u64,
-            path: record_path,
-        },
-    ])
+    write_new(stage, shown, &record_path, record.as_bytes())?;
+    files.push(UnpackedFile {
+        hash: record_hash(record.as_bytes()),
+        size: record.len() as u64,
+        path: record_path,
+    });
+    Ok(())
+}
+
+/// Creates `relative` (already checked) beneath `root` with its
+/// directories, never through a link, never over an existing name, `0644`.
+pub(crate) fn write_new(
+    root: BorrowedFd<'_>,
+    shown: &Path,
+    relative: &str,
+    content: &[u8],
+) -> Result<(), Error> {
+    let path = shown.join(relative);
+    let Some((parent, name)) = nofollow::split(Path::new(relative)) else {
+        return Err(Error::UnsafePath {
+            path,
+            reason: "it has no file name".into(),
+        });
+    };
+    let dir = nofollow::open_dir_beneath(root, shown, parent, true)?;
+    let mut file = nofollow::create_new_file(dir.as_fd(), name).map_err(Error::io(&path))?;
+    file.write_all(content).map_err(Error::io(&path))
 }
 
 fn csv_quote(field: &str) -> String {
@@ -411,10 +531,49 @@ fn safe_relative(path: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-fn read_bounded(path: &Path) -> std::io::Result<String> {
+/// A small text file of the directory (METADATA, RECORD), read through no
+/// link, only when it is a regular file.
+fn read_bounded(dir: BorrowedFd<'_>, name: &str, shown: &Path) -> Result<String, Error> {
+    let path = shown.join(name);
+    let file = nofollow::open_regular(dir, OsStr::new(name), false, path.clone())?;
     let mut text = String::new();
-    File::open(path)?
-        .take(MAX_RECORD_BYTES)
-        .read_to_string(&mut text)?;
+    file.take(MAX_RECORD_BYTES)
+        .read_to_string(&mut text)
+        .map_err(Error::io(&path))?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Staging lives inside a directory a guest may write to: a link it
+    /// plants there between two writes must stop the write, not redirect it.
+    #[test]
+    fn writes_into_staging_never_go_through_a_planted_link() {
+        let stage = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("mod.py"), "precious\n").unwrap();
+        std::os::unix::fs::symlink(outside.path(), stage.path().join("pkg")).unwrap();
+        std::fs::create_dir(stage.path().join("other")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("mod.py"),
+            stage.path().join("other/mod.py"),
+        )
+        .unwrap();
+        let fd = nofollow::open_dir_path(stage.path(), false).unwrap();
+
+        let error = write_new(fd.as_fd(), stage.path(), "pkg/new.py", b"x").unwrap_err();
+        assert!(matches!(error, Error::UnsafePath { .. }), "{error:?}");
+        let error = write_new(fd.as_fd(), stage.path(), "other/mod.py", b"x").unwrap_err();
+        assert!(
+            matches!(&error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            "{error:?}"
+        );
+        assert!(!outside.path().join("new.py").exists());
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("mod.py")).unwrap(),
+            "precious\n"
+        );
+    }
 }

@@ -7,7 +7,8 @@ use pep440_rs::Version;
 use pep508_rs::PackageName;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use zip::ZipArchive;
 
@@ -184,6 +185,26 @@ impl Wheel {
                 "its {dist_info} does not match the file name"
             )));
         }
+        // goru's own names (the lock, staging directories) are not a
+        // package's to install: such a file could stand in for them.
+        let data_dir = format!("{}.data", dist_info.trim_end_matches(".dist-info"));
+        for index in 0..archive.len() {
+            let entry = archive
+                .by_index_raw(index)
+                .map_err(|e| invalid(format!("entry {index}: {e}")))?;
+            let name = entry.name().unwrap_or_default();
+            if install_path(&name, &data_dir).is_some_and(|path| crate::target::is_reserved(&path))
+            {
+                return Err(Error::UnsafeArchive {
+                    file: filename.to_string(),
+                    reason: format!(
+                        "its entry `{}` would install a name reserved for goru ({}*)",
+                        name.escape_debug(),
+                        crate::target::RESERVED_PREFIX
+                    ),
+                });
+            }
+        }
         let wheel_text = read_text(&mut archive, &format!("{dist_info}/WHEEL"), filename)?;
         let wheel_fields: BTreeMap<String, String> = wheel_text
             .lines()
@@ -238,7 +259,12 @@ impl Wheel {
     /// file against RECORD. `purelib`/`platlib` under `.data` go to the
     /// top; scripts, headers and data files are not installed. RECORD
     /// itself is left out: the caller writes one for what was installed.
-    pub(crate) fn unpack(&self, into: &Path, limits: &Limits) -> Result<Vec<UnpackedFile>, Error> {
+    pub(crate) fn unpack(
+        &self,
+        into: BorrowedFd<'_>,
+        shown: &Path,
+        limits: &Limits,
+    ) -> Result<Vec<UnpackedFile>, Error> {
         let invalid = |reason: String| Error::InvalidWheel {
             file: self.filename.clone(),
             reason,
@@ -293,21 +319,14 @@ impl Wheel {
             listed
                 .check(&content)
                 .map_err(|reason| invalid(format!("`{name}` {reason}")))?;
-            let destination = match name.strip_prefix(&format!("{data_dir}/")) {
-                Some(rest) => match rest.split_once('/') {
-                    Some(("purelib" | "platlib", inner)) => inner.to_string(),
-                    _ => continue,
-                },
-                None => name.clone(),
+            let Some(destination) = install_path(&name, &data_dir) else {
+                continue;
             };
-            write_new(into, &destination, &content).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => {
+            crate::target::write_new(into, shown, &destination, &content).map_err(|e| match e {
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                     invalid(format!("two entries unpack to `{destination}`"))
                 }
-                _ => Error::Io {
-                    path: into.join(&destination),
-                    source: e,
-                },
+                e => e,
             })?;
             unpacked.push(UnpackedFile {
                 hash: record_hash(&content),
@@ -324,19 +343,17 @@ impl Wheel {
     }
 }
 
-/// Creates `relative` (already checked) under `root` with its directories;
-/// never overwrites, never marks anything executable.
-fn write_new(root: &Path, relative: &str, content: &[u8]) -> std::io::Result<()> {
-    let path = root.join(relative);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+/// Where the archive entry `name` is installed, relative to the package
+/// directory: `purelib`/`platlib` under `.data` go to the top, the rest of
+/// `.data` (scripts, headers, data) nowhere.
+fn install_path(name: &str, data_dir: &str) -> Option<String> {
+    match name.strip_prefix(&format!("{data_dir}/")) {
+        Some(rest) => match rest.split_once('/') {
+            Some(("purelib" | "platlib", inner)) => Some(inner.to_string()),
+            _ => None,
+        },
+        None => Some(name.to_string()),
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-    let mut file = options.open(&path)?;
-    file.write_all(content)
 }
 
 /// `sha256=<urlsafe base64 without padding>`, as RECORD writes hashes.

@@ -524,3 +524,253 @@ async fn dependencies_on_urls_are_refused() {
     );
     assert!(error.to_string().contains("direct URL"), "{error}");
 }
+
+/// A file outside the package directory that nothing may touch.
+fn precious(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("precious.txt");
+    std::fs::write(&path, "precious\n").unwrap();
+    path
+}
+
+fn refused_as_unsafe(result: Result<impl std::fmt::Debug, Error>, what: &str) -> String {
+    match result {
+        Err(error @ Error::UnsafePath { .. }) => error.to_string(),
+        other => panic!("{what}: expected UnsafePath, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_file_planted_as_a_link_is_refused_and_its_target_left_untouched() {
+    let index = Index::start(
+        Api::Json,
+        vec![
+            wheel(&Wheel::new("demo", "1.0")),
+            wheel(&Wheel::new("other", "1.0")),
+        ],
+    )
+    .await;
+    let outside = tempfile::tempdir().unwrap();
+    let target = precious(outside.path());
+    let dir = tempfile::tempdir().unwrap();
+    install(&index, dir.path(), &["demo"]).await.unwrap();
+    let lock = dir.path().join(".goru-lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+
+    let message = refused_as_unsafe(install(&index, dir.path(), &["other"]).await, "install");
+    assert!(message.contains("symbolic link"), "{message}");
+    let removal = PackageDir::open(dir.path()).unwrap().remove("demo");
+    refused_as_unsafe(removal, "remove");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+    assert!(dir.path().join("demo/__init__.py").exists());
+    assert!(!dir.path().join("other").exists());
+
+    // A dangling link is not followed to create its target either.
+    std::fs::remove_file(&lock).unwrap();
+    let created = outside.path().join("created-by-goru");
+    std::os::unix::fs::symlink(&created, &lock).unwrap();
+    refused_as_unsafe(install(&index, dir.path(), &["other"]).await, "dangling");
+    assert!(!created.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_as_the_lock_file_is_refused_at_once() {
+    let index = Index::start(Api::Json, vec![wheel(&Wheel::new("demo", "1.0"))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fd = rustix::fs::open(
+        dir.path(),
+        rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    rustix::fs::mkfifoat(&fd, ".goru-lock", rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+    // Opening a FIFO for reading blocks until a writer comes: it must not.
+    let attempt = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        install(&index, dir.path(), &["demo"]),
+    )
+    .await
+    .expect("the install hung on a FIFO");
+    let message = refused_as_unsafe(attempt, "install");
+    assert!(message.contains("not a regular file"), "{message}");
+    assert!(!dir.path().join("demo").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_packages_directory_reached_through_a_link_is_refused() {
+    let index = Index::start(Api::Json, vec![wheel(&Wheel::new("demo", "1.0"))]).await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+
+    // The packages directory itself is a link.
+    std::os::unix::fs::symlink(elsewhere.path(), project.path().join("packages")).unwrap();
+    let linked = project.path().join("packages");
+    refused_as_unsafe(PackageDir::open(&linked), "open");
+    refused_as_unsafe(PackageDir::create(&linked), "create");
+    refused_as_unsafe(install(&index, &linked, &["demo"]).await, "install");
+
+    // Its parent, `.goru`, is a link: nothing is created through it.
+    std::os::unix::fs::symlink(elsewhere.path(), project.path().join(".goru")).unwrap();
+    let below_link = project.path().join(".goru/packages");
+    refused_as_unsafe(PackageDir::create(&below_link), "create below a link");
+    refused_as_unsafe(install(&index, &below_link, &["demo"]).await, "install");
+    assert!(
+        tree(elsewhere.path()).is_empty(),
+        "{:?}",
+        tree(elsewhere.path())
+    );
+    assert!(!elsewhere.path().join("packages").exists());
+
+    // A real `.goru` is created with the packages directory in it.
+    let real = project.path().join("real/.goru/packages");
+    install(&index, &real, &["demo"]).await.unwrap();
+    assert!(real.join("demo/__init__.py").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_whose_path_changed_after_it_was_opened_is_refused() {
+    let project = tempfile::tempdir().unwrap();
+    let path = project.path().join(".goru/packages");
+    let dir = PackageDir::create(&path).unwrap();
+    dir.check_path_unchanged().unwrap();
+    // `.goru` moved away and replaced with a real directory, then a link.
+    std::fs::rename(project.path().join(".goru"), project.path().join("moved")).unwrap();
+    std::fs::create_dir_all(&path).unwrap();
+    refused_as_unsafe(dir.check_path_unchanged(), "replaced");
+    std::fs::remove_dir_all(project.path().join(".goru")).unwrap();
+    std::os::unix::fs::symlink(project.path().join("moved"), project.path().join(".goru")).unwrap();
+    refused_as_unsafe(dir.check_path_unchanged(), "linked");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn links_planted_in_staging_or_where_files_go_are_never_followed() {
+    let v1 = Wheel::new("demo", "1.0").file("demo/extra.py", "X = 1\n");
+    let index = Index::start(
+        Api::Json,
+        vec![
+            wheel(&v1),
+            wheel(&Wheel::new("demo", "2.0")),
+            wheel(&Wheel::new("later", "1.0")),
+        ],
+    )
+    .await;
+    let outside = tempfile::tempdir().unwrap();
+    let target = precious(outside.path());
+    let dir = tempfile::tempdir().unwrap();
+    install(&index, dir.path(), &["demo==1.0"]).await.unwrap();
+
+    // A "stale staging directory" that is a link, and one holding a link to
+    // a directory: clearing them removes the links, not what they point to.
+    std::os::unix::fs::symlink(outside.path(), dir.path().join(".goru-staging-link")).unwrap();
+    std::fs::create_dir_all(dir.path().join(".goru-staging-killed/0")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path(),
+        dir.path().join(".goru-staging-killed/0/demo"),
+    )
+    .unwrap();
+    // Where the next package's file goes, a link to a host file; where its
+    // folder goes, a link to a host folder.
+    std::os::unix::fs::symlink(&target, dir.path().join("later")).unwrap();
+    let error = install(&index, dir.path(), &["later"]).await.unwrap_err();
+    assert!(matches!(error, Error::FileConflict { .. }), "{error:?}");
+    assert!(!dir.path().join(".goru-staging-link").exists());
+    assert!(!dir.path().join(".goru-staging-killed").exists());
+
+    // An installed file replaced by a link: the upgrade's removal (RECORD
+    // driven) unlinks the link and leaves its target alone.
+    std::fs::remove_file(dir.path().join("demo/extra.py")).unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("demo/extra.py")).unwrap();
+    let report = install(&index, dir.path(), &["demo==2.0"]).await.unwrap();
+    assert_eq!(names(&report), ["demo 2.0"]);
+    assert!(std::fs::symlink_metadata(dir.path().join("demo/extra.py")).is_err());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+    assert_eq!(
+        tree(outside.path()),
+        ["precious.txt"],
+        "something was written outside"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wheels_cannot_ship_goru_s_own_names() {
+    for (name, evil) in [
+        ("lock", Wheel::new("lock", "1.0").file(".goru-lock", "x")),
+        (
+            "staging",
+            Wheel::new("staging", "1.0").file(".goru-staging-1/0/evil.py", "x = 1\n"),
+        ),
+        (
+            "data",
+            Wheel::new("data", "1.0").file("data-1.0.data/purelib/.goru-lock", "x"),
+        ),
+    ] {
+        let index = Index::start(Api::Json, vec![wheel(&evil)]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let error = install(&index, dir.path(), &[name]).await.unwrap_err();
+        assert!(
+            matches!(error, Error::UnsafeArchive { .. }) && error.to_string().contains("reserved"),
+            "{name}: {error:?}"
+        );
+        assert!(
+            tree(dir.path()).is_empty(),
+            "{name}: {:?}",
+            tree(dir.path())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_in_the_index_url_never_appear_in_errors() {
+    let index = Index::start(Api::Json, vec![wheel(&Wheel::new("real", "1.0"))]).await;
+    let with_credentials = index.url().replace("http://", "http://alice:s3cret-token@");
+    let dir = tempfile::tempdir().unwrap();
+    let installer = Installer::new(&with_credentials).unwrap();
+    let error = installer
+        .install(
+            &PackageDir::create(dir.path()).unwrap(),
+            &[Request::parse("imaginary").unwrap()],
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        !message.contains("s3cret") && !message.contains("alice"),
+        "{message}"
+    );
+    assert!(message.contains("http://***@127.0.0.1"), "{message}");
+
+    // Nothing listens there: a connection error, its URL redacted too.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = format!("http://alice:s3cret-token@127.0.0.1:{port}/simple?token=s3cret");
+    let error = Installer::new(&unreachable).map(drop).unwrap_err();
+    assert!(!error.to_string().contains("s3cret"), "{error}");
+    let unreachable = format!("http://alice:s3cret-token@127.0.0.1:{port}/simple");
+    let error = Installer::new(&unreachable)
+        .unwrap()
+        .install(
+            &PackageDir::create(dir.path()).unwrap(),
+            &[Request::parse("real").unwrap()],
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Index { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        !message.contains("s3cret") && !message.contains("alice"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_index_page_is_an_index_error_not_a_connection_error() {
+    let index = Index::start(Api::MalformedJson, vec![wheel(&Wheel::new("demo", "1.0"))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let error = install(&index, dir.path(), &["demo"]).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidIndexPage { .. }), "{error:?}");
+    assert!(error.to_string().contains("PEP 691"), "{error}");
+}

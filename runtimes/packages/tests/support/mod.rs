@@ -331,6 +331,8 @@ pub enum Api {
     Json,
     /// PEP 503 HTML, `text/html`.
     Html,
+    /// A page that says it is PEP 691 JSON and is not (a broken index).
+    MalformedJson,
 }
 
 const JSON_CONTENT_TYPE: &str = "application/vnd.pypi.simple.v1+json";
@@ -668,6 +670,7 @@ fn project_page(state: &State, project: &str) -> Response {
     match state.api {
         Api::Json => Response::new(200, JSON_CONTENT_TYPE, json_page(state, project, &files)),
         Api::Html => Response::new(200, "text/html", html_page(project, &files)),
+        Api::MalformedJson => Response::new(200, JSON_CONTENT_TYPE, "{\"files\": 42}"),
     }
 }
 

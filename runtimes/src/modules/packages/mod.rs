@@ -57,21 +57,24 @@ impl PackagesCapability {
     /// normalized (PEP 503).
     fn checked(&self) -> Result<BTreeSet<String>, PackagesConfigError> {
         let allowed = self.allowed()?;
-        let metadata = std::fs::metadata(&self.dir).map_err(|e| PackagesConfigError::Dir {
-            dir: self.dir.clone(),
-            message: e.to_string(),
-        })?;
-        if !metadata.is_dir() {
-            return Err(PackagesConfigError::Dir {
-                dir: self.dir.clone(),
-                message: "not a directory".into(),
-            });
-        }
+        self.open_dir()?;
         if let Some(url) = &self.index_url {
             goru_packages::check_index_url(url)
                 .map_err(|e| PackagesConfigError::Index(e.to_string()))?;
         }
         Ok(allowed)
+    }
+
+    /// The directory, opened with no link anywhere on its path.
+    fn open_dir(&self) -> Result<PackageDir, PackagesConfigError> {
+        PackageDir::open(&self.dir).map_err(|e| PackagesConfigError::Dir {
+            dir: self.dir.clone(),
+            message: match e {
+                InstallError::Io { source, .. } => source.to_string(),
+                InstallError::UnsafePath { reason, .. } => reason,
+                e => e.to_string(),
+            },
+        })
     }
 
     fn allowed(&self) -> Result<BTreeSet<String>, PackagesConfigError> {
@@ -101,7 +104,9 @@ pub enum PackagesConfigError {
 
 /// The module's state in one session.
 pub(crate) struct Packages {
-    dir: PathBuf,
+    /// Opened once at session start: installs go to this directory, the
+    /// one the session validated, whatever its path leads to later.
+    dir: PackageDir,
     allowed: BTreeSet<String>,
     index_url: String,
 }
@@ -110,7 +115,7 @@ impl Packages {
     pub(crate) fn new(capability: &PackagesCapability) -> Result<Self, PackagesConfigError> {
         Ok(Packages {
             allowed: capability.checked()?,
-            dir: capability.dir.clone(),
+            dir: capability.open_dir()?,
             index_url: capability
                 .index_url
                 .clone()
@@ -152,10 +157,15 @@ impl Packages {
                 ),
             ));
         }
+        let install_error = |e| self.install_error(e);
         let installer = installer(&self.index_url).map_err(install_error)?;
-        let dir = PackageDir::open(&self.dir).map_err(install_error)?;
+        self.dir.check_path_unchanged().map_err(install_error)?;
         let report = installer
-            .install(&dir, std::slice::from_ref(&request), Arc::new(NoProgress))
+            .install(
+                &self.dir,
+                std::slice::from_ref(&request),
+                Arc::new(NoProgress),
+            )
             .await
             .map_err(install_error)?;
         let version = report
@@ -188,12 +198,20 @@ fn installer(index_url: &str) -> Result<Installer, InstallError> {
     Ok(installer)
 }
 
-/// The exception an install failure raises in the guest.
-fn install_error(error: InstallError) -> ModuleError {
-    let kind = match &error {
-        InstallError::InvalidName { .. } | InstallError::InvalidRequirement { .. } => "ValueError",
-        InstallError::Index { .. } => "ConnectionError",
-        _ => "RuntimeError",
-    };
-    ModuleError::new(kind, format!("install_pkg failed: {error}"))
+impl Packages {
+    /// The exception an install failure raises in the guest. Its message
+    /// names the directory as the guest sees it ([`GUEST_PATH`]), never the
+    /// host path; URLs in it are already without credentials.
+    fn install_error(&self, error: InstallError) -> ModuleError {
+        let kind = match &error {
+            InstallError::InvalidName { .. } | InstallError::InvalidRequirement { .. } => {
+                "ValueError"
+            }
+            InstallError::Index { .. } => "ConnectionError",
+            _ => "RuntimeError",
+        };
+        let host = self.dir.path().display().to_string();
+        let message = format!("install_pkg failed: {error}").replace(&host, GUEST_PATH);
+        ModuleError::new(kind, message)
+    }
 }
