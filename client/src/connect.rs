@@ -4,8 +4,8 @@
 
 use crate::cli::RunArgs;
 use crate::{
-    Fatal, ProcessOutput, async_runtime, capabilities, limits, print_traceback, program,
-    read_stdin_utf8, report_status,
+    Clipped, Fatal, ProcessOutput, async_runtime, capabilities, limits, print_traceback, program,
+    read_stdin_utf8, report_clipped, report_status,
 };
 use clap::ArgMatches;
 use clap::parser::ValueSource;
@@ -142,6 +142,12 @@ fn report(result: &RunResult, limits: &wire::Limits) {
         OutcomeKind::Exception => {
             if let Some(exception) = &result.exception {
                 print_traceback(&exception.traceback);
+                if result.clipped {
+                    report_clipped(
+                        Clipped::Exception,
+                        limits.max_output_bytes.unwrap_or_default(),
+                    );
+                }
             }
             return;
         }

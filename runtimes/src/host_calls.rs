@@ -17,6 +17,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// ([`crate::MAX_NAME_LEN`]) and the built-in modules' prefixed ones.
 const MAX_CALL_NAME_BYTES: usize = 256;
 
+/// The call behind the guest's `os._exit(n)` (Python): the host ends the
+/// run there with exit code `n`, as a process ends. WASI's own exit can only
+/// say success or failure, and reaches the host as a trap.
+pub(crate) const EXIT_CALL: &str = "goru:exit";
+
+/// The exit code of an `EXIT_CALL`, whose argument is the code as JSON;
+/// `None` for any other call (a malformed one is dispatched, and refused,
+/// like any unknown module function).
+pub(crate) fn exit_request(name: &str, args_json: &str) -> Option<i32> {
+    if name != EXIT_CALL {
+        return None;
+    }
+    serde_json::from_str(args_json).ok()
+}
+
 /// What one session's guest may call, and the per-run counters.
 #[derive(Clone)]
 pub(crate) struct HostCalls {
@@ -250,6 +265,15 @@ mod tests {
         );
         let err = host.call("big".into(), "{}".into()).await.unwrap_err();
         assert!(err.contains("result of `big`"), "{err}");
+    }
+
+    #[test]
+    fn an_exit_request_carries_its_code_and_nothing_else_is_one() {
+        assert_eq!(exit_request(EXIT_CALL, "3"), Some(3));
+        assert_eq!(exit_request(EXIT_CALL, "-2147483648"), Some(i32::MIN));
+        assert_eq!(exit_request(EXIT_CALL, "2147483648"), None);
+        assert_eq!(exit_request(EXIT_CALL, "\"3\""), None);
+        assert_eq!(exit_request("exit", "3"), None);
     }
 
     #[tokio::test]
