@@ -26,6 +26,7 @@ _MODULE_EXCEPTIONS = {
         FileNotFoundError,
         IsADirectoryError,
         KeyError,
+        MemoryError,
         NotADirectoryError,
         OSError,
         PermissionError,
