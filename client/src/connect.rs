@@ -5,8 +5,8 @@
 use crate::cli::RunArgs;
 use crate::verdict::{ReportFile, Verdict};
 use crate::{
-    Fatal, ProcessOutput, async_runtime, capabilities, limits, print_traceback, program,
-    read_stdin_utf8, report_status,
+    Clipped, Fatal, ProcessOutput, async_runtime, capabilities, limits, print_traceback, program,
+    read_stdin_utf8, report_clipped, report_status,
 };
 use clap::ArgMatches;
 use clap::parser::ValueSource;
@@ -152,6 +152,12 @@ fn report(result: &RunResult, limits: &wire::Limits, language: Language) {
         OutcomeKind::Exception => {
             if let Some(exception) = &result.exception {
                 print_traceback(&exception.traceback);
+                if result.clipped {
+                    report_clipped(
+                        Clipped::Exception,
+                        limits.max_output_bytes.unwrap_or_default(),
+                    );
+                }
             }
             return;
         }

@@ -173,6 +173,9 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
             code: exit_code::INTERNAL,
         })?;
     report_status(&outcome.status, program.language);
+    if outcome.clipped {
+        report_clipped(Clipped::of(&outcome.status), limits.max_output_bytes);
+    }
     if let Some(file) = report_file {
         file.write(&verdict::Verdict {
             status: verdict::outcome_kind(&outcome.status),
@@ -396,6 +399,41 @@ fn report_status(status: &Status, language: Language) {
         ),
         Status::Cancelled => report::error("the run was cancelled", None),
     }
+}
+
+/// What a run returned that was cut to the room left under the output
+/// limit (the engine's `Outcome::clipped`).
+#[derive(Clone, Copy)]
+enum Clipped {
+    Exception,
+    Value,
+}
+
+impl Clipped {
+    fn of(status: &Status) -> Self {
+        match status {
+            Status::Exception(_) => Clipped::Exception,
+            _ => Clipped::Value,
+        }
+    }
+}
+
+/// Says that the exception or value shown was cut short.
+fn report_clipped(what: Clipped, limit: u64) {
+    let what = match what {
+        Clipped::Exception => "the exception",
+        Clipped::Value => "the value",
+    };
+    report::warning(
+        &format!(
+            "{what} was cut short: with the output, it passed the {} output limit",
+            human_size(limit)
+        ),
+        Some(&format!(
+            "raise the limit with `--max-output {}`",
+            human_size(limit.saturating_mul(4))
+        )),
+    );
 }
 
 /// Writes an uncaught exception's traceback to stderr, as Python would.

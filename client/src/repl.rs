@@ -11,7 +11,10 @@
 //! Ctrl-D); otherwise they are read from stdin as they are, without prompts.
 
 use crate::cli::{ReplArgs, env};
-use crate::{Fatal, async_runtime, capabilities, for_language, limits, report, report_status};
+use crate::{
+    Clipped, Fatal, async_runtime, capabilities, for_language, limits, report, report_clipped,
+    report_status,
+};
 use goru_runtimes::{
     Engine, Error, Language, Mode, Outcome, OutputSink, Session, SessionBuilder, StartError,
     Status, Stdin, Stream, exit_code,
@@ -41,6 +44,7 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
         })?,
     };
     let limits = limits(&args.limits)?;
+    let max_output_bytes = limits.max_output_bytes;
     let interactive = std::io::stdin().is_terminal();
     let output = Arc::new(ReplOutput::default());
     let mut builder = SessionBuilder::new(language);
@@ -85,6 +89,7 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
         output,
         interactive,
         failed: false,
+        max_output_bytes,
     };
     if interactive {
         eprintln!("{}", welcome(language));
@@ -272,6 +277,8 @@ struct Repl {
     interactive: bool,
     /// Whether an entry failed (piped input exits with 1 then).
     failed: bool,
+    /// The output limit, which also holds what an entry returns.
+    max_output_bytes: u64,
 }
 
 impl Repl {
@@ -326,7 +333,7 @@ impl Repl {
     /// Asks the guest whether `source` is a complete entry.
     fn check(&mut self, source: &str) -> Result<Check, Fatal> {
         let status = match self.call(source, Mode::CheckComplete)? {
-            Some(status) => status,
+            Some((status, _)) => status,
             None => return Ok(Check::Rejected),
         };
         Ok(match status {
@@ -340,12 +347,17 @@ impl Repl {
 
     /// Runs one complete entry and prints its value.
     fn run_entry(&mut self, source: &str) -> Result<Next, Fatal> {
-        let status = match self.call(source, Mode::Repl)? {
-            Some(status) => status,
+        let (status, clipped) = match self.call(source, Mode::Repl)? {
+            Some(called) => called,
             None => return Ok(Next::Prompt),
         };
         match status {
-            Status::Ok { value: Some(value) } => self.output.print_value(&value),
+            Status::Ok { value: Some(value) } => {
+                self.output.print_value(&value);
+                if clipped {
+                    report_clipped(Clipped::Value, self.max_output_bytes);
+                }
+            }
             Status::Exit(code) => return Ok(Next::Exit(code)),
             _ => {}
         }
@@ -353,8 +365,9 @@ impl Repl {
     }
 
     /// Runs `source` in `mode`, reports failures, and replaces a session
-    /// that did not survive. `None` when Ctrl-C stopped the call.
-    fn call(&mut self, source: &str, mode: Mode) -> Result<Option<Status>, Fatal> {
+    /// that did not survive. `None` when Ctrl-C stopped the call; else the
+    /// status and whether what it returned was clipped.
+    fn call(&mut self, source: &str, mode: Mode) -> Result<Option<(Status, bool)>, Fatal> {
         let interruptible = self.interactive;
         let session = &mut self.session;
         let call = self.runtime.block_on(async {
@@ -367,8 +380,8 @@ impl Repl {
                 () = ctrl_c() => Ok(Call::Interrupted),
             }
         });
-        let status = match call.map_err(bug)? {
-            Call::Done(outcome) => outcome.status,
+        let (status, clipped) = match call.map_err(bug)? {
+            Call::Done(outcome) => (outcome.status, outcome.clipped),
             Call::Interrupted => {
                 // The terminal echoed `^C` where the cursor was: start afresh.
                 self.output.mid_line.store(false, Ordering::Relaxed);
@@ -386,11 +399,14 @@ impl Repl {
             self.failed = true;
             self.end_line();
             report_status(&status, self.language);
+            if clipped && matches!(status, Status::Exception(_)) {
+                report_clipped(Clipped::Exception, self.max_output_bytes);
+            }
         }
         if !status.instance_survives() {
             self.restart()?;
         }
-        Ok(Some(status))
+        Ok(Some((status, clipped)))
     }
 
     /// On a terminal, ends a line the guest left unfinished, so that what

@@ -25,6 +25,17 @@ pub fn error(message: &str, hint: Option<&str>) {
     let _ = stderr.flush();
 }
 
+/// Prints `warning: <message>` and, if given, `hint: <hint>` to stderr: for
+/// a run that went on, but not quite as written.
+pub fn warning(message: &str, hint: Option<&str>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{}: {message}", paint("warning", "1;33"));
+    if let Some(hint) = hint {
+        let _ = writeln!(stderr, "{}: {hint}", paint("hint", "1;36"));
+    }
+    let _ = stderr.flush();
+}
+
 /// Prints a progress line for a slow first-time step.
 pub fn progress(line: &str) {
     let mut stderr = std::io::stderr().lock();

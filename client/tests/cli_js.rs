@@ -424,3 +424,29 @@ fn the_sandbox_has_no_node_or_host_globals() {
     run.assert_code(0);
     assert_eq!(run.stdout, "undefined undefined undefined undefined\n");
 }
+
+#[test]
+fn an_exception_message_with_a_nul_byte_is_reported_whole() {
+    let run = js(&[], r#"throw new Error("a\x00b")"#);
+    run.assert_code(1);
+    assert!(run.stderr.starts_with("Error: a\0b\n"), "{run:#?}");
+}
+
+#[test]
+fn a_huge_exception_message_is_cut_at_the_output_limit_and_says_so() {
+    let run = js(
+        &["--max-output", "1KiB"],
+        "throw new Error('A'.repeat(20_000_000))",
+    );
+    run.assert_code(1);
+    let (traceback, report) = run
+        .stderr
+        .split_once("warning: ")
+        .expect("a warning after the traceback");
+    assert!(traceback.len() <= 1025, "{} bytes", traceback.len());
+    assert!(traceback.starts_with("Error: AAA"));
+    assert_contains_all(
+        report,
+        &["the exception was cut short", "1KiB output limit"],
+    );
+}

@@ -560,3 +560,60 @@ fn host_calls_to_unknown_functions_raise_runtime_error() {
         run.stdout
     );
 }
+
+#[test]
+fn os_exit_ends_the_run_with_its_code_as_sys_exit_does() {
+    for code in [0, 3] {
+        let run = python(
+            &[],
+            &format!("import os\nprint('a')\nos._exit({code})\nprint('b')"),
+        );
+        run.assert_code(code);
+        assert_eq!(run.stdout, "a\n");
+        assert_eq!(run.stderr, "", "no crash report");
+    }
+}
+
+#[test]
+fn a_huge_exception_message_is_cut_at_the_output_limit_and_says_so() {
+    let run = python(
+        &["--max-output", "1KiB"],
+        "raise Exception('A' * 20_000_000)",
+    );
+    run.assert_code(1);
+    let (traceback, report) = run
+        .stderr
+        .split_once("warning: ")
+        .expect("a warning after the traceback");
+    assert!(traceback.len() <= 1025, "{} bytes", traceback.len());
+    assert!(traceback.starts_with("Traceback (most recent call last):"));
+    assert_contains_all(
+        report,
+        &[
+            "the exception was cut short",
+            "1KiB output limit",
+            "hint: raise the limit with `--max-output 4KiB`",
+        ],
+    );
+}
+
+#[test]
+fn a_memory_error_handler_at_the_limit_shows_no_guest_panic() {
+    let code = "\
+import sys
+x = []
+try:
+    while True:
+        x.append(bytearray(10**4))
+except MemoryError:
+    print('x' * 10**7, file=sys.stderr)
+";
+    let run = python(&["--memory", "64MiB"], code);
+    for noise in ["panicked", "lost sys.stderr", "object address"] {
+        assert!(!run.stderr.contains(noise), "{noise:?} in {run:#?}");
+    }
+    assert!(
+        run.stderr.ends_with("MemoryError\n") || run.code == 137,
+        "{run:#?}"
+    );
+}

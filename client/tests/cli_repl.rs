@@ -470,3 +470,22 @@ fn an_unknown_language_is_a_usage_error() {
         run.stderr
     );
 }
+
+#[test]
+fn piped_a_huge_value_is_cut_at_the_output_limit_and_says_so() {
+    for (lang, entry) in [
+        ("py", "'C' * 30_000_000\n"),
+        ("js", "'C'.repeat(30_000_000)\n"),
+    ] {
+        let run = repl_piped(&["-l", lang, "--max-output", "1KiB"], entry);
+        run.assert_code(0);
+        // 1 KiB of the value, and the newline that ends it.
+        assert_eq!(run.stdout.len(), 1025, "{lang}");
+        assert!(run.stdout.starts_with("'CCC"), "{lang}");
+        assert!(
+            run.stderr.contains("warning: the value was cut short"),
+            "{lang}: {}",
+            run.stderr
+        );
+    }
+}

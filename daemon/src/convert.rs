@@ -287,6 +287,7 @@ pub(crate) fn run_result(
         stderr,
         value,
         exception,
+        clipped: outcome.clipped,
         exit_code: status.exit_code(),
         message,
         duration_ms: outcome.duration.as_secs_f64() * 1000.0,

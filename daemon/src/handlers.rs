@@ -452,6 +452,7 @@ async fn run(
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 duration: started.elapsed(),
+                clipped: false,
             };
             return to_value(convert::run_result(
                 &outcome,

@@ -45,6 +45,8 @@ over_both_transports!(
     gathered_async_host_calls_arrive_together,
     repl_and_check_complete_modes,
     exceptions_and_exits,
+    a_huge_exception_is_cut_to_the_output_limit_in_the_result,
+    os_exit_ends_the_run_with_its_code_and_the_session,
     a_timeout_ends_the_session,
     limits_and_capabilities_are_checked,
     http_allow_entries_are_the_clis,
@@ -410,6 +412,35 @@ fn exceptions_and_exits(transport: Transport) {
     let result = client.run(&javascript, "null.x");
     assert_eq!(result["outcome"], "exception", "{result}");
     assert_eq!(result["exception"]["type"], "TypeError", "{result}");
+}
+
+fn a_huge_exception_is_cut_to_the_output_limit_in_the_result(transport: Transport) {
+    let (_daemon, mut client) = start(transport, &[]);
+    client.initialize(&unique_client_id("clip"));
+    let session = client
+        .create_session_with(json!({"language": "python", "limits": {"maxOutputBytes": 1024}}));
+    let result = client.run(&session, "raise Exception('A' * 30_000_000)");
+    assert_eq!(result["outcome"], "exception", "{result}");
+    assert_eq!(result["clipped"], true, "{result}");
+    for field in ["type", "message", "traceback"] {
+        let text = result["exception"][field].as_str().unwrap_or_default();
+        assert!(text.len() <= 1024, "{field}: {} bytes", text.len());
+    }
+    // Was a 360 MB frame.
+    assert!(result.to_string().len() < 8 << 10);
+    assert_eq!(result["sessionAlive"], true);
+    let result = client.run(&session, "1/0");
+    assert!(result.get("clipped").is_none(), "{result}");
+}
+
+fn os_exit_ends_the_run_with_its_code_and_the_session(transport: Transport) {
+    let (_daemon, mut client) = start(transport, &[]);
+    client.initialize(&unique_client_id("os-exit"));
+    let session = client.create_session(PYTHON);
+    let result = client.run(&session, "import os; os._exit(4)");
+    assert_eq!(result["outcome"], "exit", "{result}");
+    assert_eq!(result["exitCode"], 4);
+    assert_eq!(result["sessionAlive"], false);
 }
 
 fn a_timeout_ends_the_session(transport: Transport) {

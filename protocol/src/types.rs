@@ -265,6 +265,11 @@ pub struct RunResult {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<Exception>,
+    /// Whether `exception` (each of its fields) or `value` was cut short: each
+    /// is held to the room its stream (stderr, stdout) had left under
+    /// `maxOutputBytes` when the run ended. Absent when nothing was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clipped: bool,
     /// The exit code the `goru` CLI would end with: 0, the guest's own, 1
     /// for an exception, 124 timeout, 130 cancelled, 134 crash, 137 memory,
     /// 153 output.

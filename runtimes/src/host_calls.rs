@@ -7,6 +7,7 @@
 
 use crate::Limits;
 use crate::host_functions::HostFunctions;
+use crate::host_memory::{Held, HostMemory, OverBudget};
 use crate::modules::{self, Modules};
 use futures::StreamExt;
 use serde_json::Value;
@@ -16,6 +17,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The longest name a guest may call: room for every registered name
 /// ([`crate::MAX_NAME_LEN`]) and the built-in modules' prefixed ones.
 const MAX_CALL_NAME_BYTES: usize = 256;
+
+/// The call behind the guest's `os._exit(n)` (Python): the host ends the
+/// run there with exit code `n`, as a process ends. WASI's own exit can only
+/// say success or failure, and reaches the host as a trap.
+pub(crate) const EXIT_CALL: &str = "goru:exit";
+
+/// The exit code of an `EXIT_CALL`, whose argument is the code as JSON;
+/// `None` for any other call (a malformed one is dispatched, and refused,
+/// like any unknown module function).
+pub(crate) fn exit_request(name: &str, args_json: &str) -> Option<i32> {
+    if name != EXIT_CALL {
+        return None;
+    }
+    serde_json::from_str(args_json).ok()
+}
 
 /// What one session's guest may call, and the per-run counters.
 #[derive(Clone)]
@@ -28,6 +44,8 @@ struct Inner {
     modules: Modules,
     limits: Limits,
     calls_this_run: AtomicU64,
+    /// What calls in flight and results not yet delivered hold on the host.
+    memory: HostMemory,
 }
 
 impl HostCalls {
@@ -36,6 +54,7 @@ impl HostCalls {
             inner: Arc::new(Inner {
                 functions,
                 modules,
+                memory: HostMemory::new(limits.memory_bytes),
                 limits,
                 calls_this_run: AtomicU64::new(0),
             }),
@@ -55,7 +74,10 @@ impl HostCalls {
     /// One call from the guest.
     pub(crate) async fn call(&self, name: String, args_json: String) -> Result<String, String> {
         self.count(1)?;
-        self.dispatch(name, args_json).await
+        // What the result holds is given back on return: wasmtime copies it
+        // into the guest's memory and drops it right after.
+        let (result, _held) = self.dispatch(name, args_json).await;
+        result
     }
 
     /// A batch from the guest: all calls counted up front, then run with at
@@ -79,25 +101,30 @@ impl HostCalls {
         let concurrency = usize::try_from(limits.max_concurrent_host_calls).unwrap_or(usize::MAX);
         let budget = limits.max_batch_result_bytes;
         let mut held = 0u64;
-        futures::stream::iter(calls)
+        let results: Vec<(Result<String, String>, Option<Held>)> = futures::stream::iter(calls)
             .map(|(name, args)| self.dispatch(name, args))
             .buffered(concurrency)
-            .map(|result| {
+            .map(|(result, memory)| {
                 // Drop results past the budget at once rather than holding
                 // them until the whole batch is done.
                 let size = match &result {
                     Ok(json) | Err(json) => json.len() as u64,
                 };
                 if held.saturating_add(size) > budget {
-                    return Err(format!(
-                        "the results of this batch passed the limit of {budget} bytes together"
-                    ));
+                    return (
+                        Err(format!(
+                            "the results of this batch passed the limit of {budget} bytes together"
+                        )),
+                        None,
+                    );
                 }
                 held += size;
-                result
+                (result, memory)
             })
             .collect()
-            .await
+            .await;
+        // The host-memory budget is given back as the results go to the guest.
+        results.into_iter().map(|(result, _held)| result).collect()
     }
 
     fn count(&self, calls: u64) -> Result<(), String> {
@@ -109,7 +136,44 @@ impl HostCalls {
         Ok(())
     }
 
-    async fn dispatch(&self, name: String, args_json: String) -> Result<String, String> {
+    /// One call, checked and run; the budget its result holds on the host
+    /// until it is delivered.
+    async fn dispatch(
+        &self,
+        name: String,
+        args_json: String,
+    ) -> (Result<String, String>, Option<Held>) {
+        let is_module = name.starts_with(modules::PREFIX);
+        let refusal = |over: OverBudget| {
+            let message = over.to_string();
+            if is_module {
+                modules::ModuleError::new("MemoryError", message).to_json()
+            } else {
+                message
+            }
+        };
+        let max_payload = match self.check(&name, &args_json) {
+            Ok(max_payload) => max_payload,
+            Err(message) => return (Err(message), None),
+        };
+        // Before any work: what this call may produce counts from the start.
+        let mut held = match self.inner.memory.reserve(max_payload).await {
+            Ok(held) => held,
+            Err(over) => return (Err(refusal(over)), None),
+        };
+        let result = self.run(name, args_json, max_payload).await;
+        let size = match &result {
+            Ok(json) | Err(json) => json.len() as u64,
+        };
+        match held.settle(size) {
+            Ok(()) => (result, Some(held)),
+            Err(over) => (Err(refusal(over)), None),
+        }
+    }
+
+    /// Checks a call's name and arguments before anything is done for it;
+    /// its payload limit.
+    fn check(&self, name: &str, args_json: &str) -> Result<u64, String> {
         // Names are echoed in errors: refuse absurd ones before anything else.
         if name.len() > MAX_CALL_NAME_BYTES {
             return Err(format!(
@@ -129,7 +193,7 @@ impl HostCalls {
         if args_json.len() as u64 > max_payload {
             let message = format!(
                 "the arguments of `{}` are {} bytes of JSON, more than the limit of {max_payload}",
-                printable(&name),
+                printable(name),
                 args_json.len()
             );
             // In a module, a limit is a ValueError like the module's own.
@@ -139,6 +203,16 @@ impl HostCalls {
                 message
             });
         }
+        Ok(max_payload)
+    }
+
+    /// Runs a checked call: its result as JSON, at most `max_payload` bytes.
+    async fn run(
+        &self,
+        name: String,
+        args_json: String,
+        max_payload: u64,
+    ) -> Result<String, String> {
         let args: Value = serde_json::from_str(&args_json).map_err(|e| {
             format!(
                 "the arguments of `{}` are not valid JSON: {e}",
@@ -257,6 +331,15 @@ mod tests {
         assert!(err.contains("result of `big`"), "{err}");
     }
 
+    #[test]
+    fn an_exit_request_carries_its_code_and_nothing_else_is_one() {
+        assert_eq!(exit_request(EXIT_CALL, "3"), Some(3));
+        assert_eq!(exit_request(EXIT_CALL, "-2147483648"), Some(i32::MIN));
+        assert_eq!(exit_request(EXIT_CALL, "2147483648"), None);
+        assert_eq!(exit_request(EXIT_CALL, "\"3\""), None);
+        assert_eq!(exit_request("exit", "3"), None);
+    }
+
     #[tokio::test]
     async fn module_calls_are_refused_unless_enabled() {
         let host = calls(Limits::default());
@@ -349,6 +432,52 @@ mod tests {
         assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
         let err = results[2].as_ref().unwrap_err();
         assert!(err.contains("limit of 5000 bytes together"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn results_past_the_host_memory_budget_are_refused_as_memory_errors() {
+        let host = calls(Limits {
+            max_host_payload_bytes: 4000,
+            memory_bytes: 5000,
+            ..Limits::default()
+        });
+        // `big` returns 2002 bytes of JSON: two are held, the third does not fit.
+        let results = host.call_batch(vec![("big".into(), "{}".into()); 3]).await;
+        assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+        let err = results[2].as_ref().unwrap_err();
+        assert!(
+            err.contains("holds 4004 bytes") && err.contains("host-memory budget of 5000 bytes"),
+            "{err}"
+        );
+        // Delivered results give their share back: the next batch has room.
+        let results = host.call_batch(vec![("big".into(), "{}".into()); 2]).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+        // In a module, the refusal names the exception to raise.
+        let capabilities = crate::Capabilities {
+            kv: Some(Default::default()),
+            ..crate::Capabilities::none()
+        };
+        let limits = Limits {
+            memory_bytes: 40,
+            ..Limits::default()
+        };
+        let host = HostCalls::new(
+            HostFunctions::new(),
+            Modules::new(&capabilities, &limits).unwrap(),
+            limits,
+        );
+        host.call(
+            "goru:kv.set".into(),
+            r#"{"key":"a","value":"0123456789012345678901234"}"#.into(),
+        )
+        .await
+        .unwrap();
+        let results = host
+            .call_batch(vec![("goru:kv.get".into(), r#"{"key":"a"}"#.into()); 2])
+            .await;
+        let err: Value = serde_json::from_str(results[1].as_ref().unwrap_err()).unwrap();
+        assert_eq!(err["type"], "MemoryError", "{err}");
     }
 
     #[tokio::test]

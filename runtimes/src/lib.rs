@@ -28,6 +28,7 @@ mod epoch;
 mod error;
 mod host_calls;
 mod host_functions;
+mod host_memory;
 mod language;
 mod limiter;
 mod limits;

@@ -113,4 +113,10 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// Wall-clock time of the run.
     pub duration: Duration,
+    /// Whether the exception (type, message, traceback) or the REPL value in
+    /// [`Outcome::status`] was cut short: each is held to the room its
+    /// stream had left under [`crate::Limits::max_output_bytes`] when the
+    /// run ended (stderr for an exception, stdout for a value), since that
+    /// is where it will be shown.
+    pub clipped: bool,
 }

@@ -83,6 +83,12 @@ impl OutputRouter {
         (stdout, stderr, state.limit_hit)
     }
 
+    /// Bytes `stream` may still take under the cap in this run.
+    pub(crate) fn room(&self, stream: Stream) -> u64 {
+        let state = self.lock();
+        state.cap.saturating_sub(state.written[index(stream)])
+    }
+
     pub(crate) fn stream(&self, stream: Stream) -> GuestOutput {
         GuestOutput {
             router: self.clone(),
@@ -110,6 +116,25 @@ impl OutputRouter {
         }
         true
     }
+}
+
+/// Cuts `text` to at most `room` bytes, at a character boundary; whether
+/// it cut anything. What a run returns besides its output (an exception's
+/// message and traceback, a REPL value) is shown on a stream too, so it is
+/// held to the same cap: a guest could otherwise print without limit by
+/// raising, and make a daemon hold and send it.
+pub(crate) fn clip(text: &mut String, room: u64) -> bool {
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    if text.len() <= room {
+        return false;
+    }
+    let mut end = room;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.shrink_to_fit();
+    true
 }
 
 /// One guest stream (stdout or stderr) as WASI sees it.
@@ -239,6 +264,35 @@ mod tests {
                 (Stream::Stdout, b"3".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn clipping_keeps_what_fits_and_never_splits_a_character() {
+        let mut text = "abc".to_string();
+        assert!(!clip(&mut text, 3));
+        assert_eq!(text, "abc");
+        assert!(clip(&mut text, 2));
+        assert_eq!(text, "ab");
+        // "é" is two bytes: a room of 2 after "a" keeps "a" alone.
+        let mut text = "aé".to_string();
+        assert!(clip(&mut text, 2));
+        assert_eq!(text, "a");
+        let mut text = "x".to_string();
+        assert!(clip(&mut text, 0));
+        assert_eq!(text, "");
+    }
+
+    #[test]
+    fn room_is_what_is_left_of_the_cap() {
+        let router = OutputRouter::new();
+        router.begin(10, None);
+        assert_eq!(router.room(Stream::Stderr), 10);
+        router
+            .stream(Stream::Stderr)
+            .write(Bytes::from_static(b"1234"))
+            .unwrap();
+        assert_eq!(router.room(Stream::Stderr), 6);
+        assert_eq!(router.room(Stream::Stdout), 10);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::limiter::MemoryLimiter;
 use crate::modules::Modules;
 use crate::modules::fs::{PlainFiles, PlainFilesView};
 use crate::outcome::{GuestException, Outcome, Status, Stream};
-use crate::output::{OutputRouter, OutputSink};
+use crate::output::{self, OutputRouter, OutputSink};
 use crate::stdin::RunInput;
 use crate::{Capabilities, Error, Language, Limits};
 use std::sync::Arc;
@@ -88,6 +88,11 @@ impl host::Host for HostState {
         name: String,
         args_json: String,
     ) -> wasmtime::Result<Result<String, String>> {
+        if let Some(code) = crate::host_calls::exit_request(&name, &args_json) {
+            // A trap ends the instance here, as `_exit` ends a process:
+            // nothing of the guest runs after it.
+            return Err(wasmtime::Error::new(wasmtime_wasi::I32Exit(code)));
+        }
         Ok(self.calls.call(name, args_json).await)
     }
 
@@ -531,10 +536,22 @@ impl Session {
             result = timed => Some(result),
             () = cancel => None,
         };
+        // A trap (a limit, a crash, `os._exit`) or a cancellation leaves the
+        // instance unusable, whatever the status says.
+        let trapped = !matches!(result, Some(Ok(Ok(_))));
+        let rooms = (
+            self.output.room(Stream::Stdout),
+            self.output.room(Stream::Stderr),
+        );
         let (stdout, stderr, output_hit) = self.output.finish();
+        let mut clipped = false;
         let status = match result {
             None => Status::Cancelled,
-            Some(Ok(Ok(outcome))) => guest_status(outcome),
+            Some(Ok(Ok(outcome))) => {
+                let (status, cut) = guest_status(outcome, rooms);
+                clipped = cut;
+                status
+            }
             Some(Ok(Err(err))) => {
                 classify_trap(&err, self.store.data(), &self.limits, output_hit, false)
             }
@@ -546,7 +563,7 @@ impl Session {
                 true,
             ),
         };
-        if !status.instance_survives() {
+        if trapped || !status.instance_survives() {
             self.dead = Some(describe(&status));
         }
         Ok(Outcome {
@@ -554,20 +571,38 @@ impl Session {
             stdout,
             stderr,
             duration: started.elapsed(),
+            clipped,
         })
     }
 }
 
-fn guest_status(outcome: bindings::Outcome) -> Status {
+/// The status the guest reported, its texts held to the room their streams
+/// have left (`rooms`: stdout, stderr); whether any was cut.
+fn guest_status(
+    outcome: bindings::Outcome,
+    (stdout_room, stderr_room): (u64, u64),
+) -> (Status, bool) {
     match outcome {
-        bindings::Outcome::Ok(value) => Status::Ok { value },
-        bindings::Outcome::Incomplete => Status::Incomplete,
-        bindings::Outcome::Exit(code) => Status::Exit(code),
-        bindings::Outcome::Exception(e) => Status::Exception(GuestException {
-            type_name: e.type_name,
-            message: e.message,
-            traceback: e.traceback,
-        }),
+        bindings::Outcome::Ok(mut value) => {
+            let clipped = value
+                .as_mut()
+                .is_some_and(|value| output::clip(value, stdout_room));
+            (Status::Ok { value }, clipped)
+        }
+        bindings::Outcome::Incomplete => (Status::Incomplete, false),
+        bindings::Outcome::Exit(code) => (Status::Exit(code), false),
+        bindings::Outcome::Exception(mut e) => {
+            // Each is shown on stderr (the traceback holds the other two).
+            let clipped = [&mut e.type_name, &mut e.message, &mut e.traceback]
+                .into_iter()
+                .fold(false, |cut, text| output::clip(text, stderr_room) | cut);
+            let exception = GuestException {
+                type_name: e.type_name,
+                message: e.message,
+                traceback: e.traceback,
+            };
+            (Status::Exception(exception), clipped)
+        }
     }
 }
 
@@ -586,6 +621,10 @@ fn classify_trap(
             stream,
             limit: limits.max_output_bytes,
         };
+    }
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // `os._exit(n)`, or libc's `exit` reached some other way.
+        return Status::Exit(exit.0);
     }
     let trap = err.downcast_ref::<Trap>();
     if host_timer_fired || trap == Some(&Trap::Interrupt) || Instant::now() >= state.deadline {
@@ -612,6 +651,7 @@ fn describe(status: &Status) -> String {
         Status::OutputLimit { .. } => "the output limit".into(),
         Status::Crashed { message } => format!("a crash ({message})"),
         Status::Cancelled => "a cancellation".into(),
+        Status::Exit(code) => format!("an exit with code {code} that ended the instance"),
         other => format!("{other:?}"),
     }
 }
@@ -638,6 +678,7 @@ impl Engine {
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 duration: started.elapsed(),
+                clipped: false,
             }),
             Err(StartError::Engine(err)) => Err(err),
         }

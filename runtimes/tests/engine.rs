@@ -370,3 +370,140 @@ async fn deterministic_mode_fixes_start_time_and_randomness() {
     let again = once(Language::Python, code).await;
     assert_ne!(real.stdout, again.stdout, "without it, randomness is real");
 }
+
+/// A session whose output limit is `output` bytes per stream.
+async fn session_with_output(language: Language, output: u64) -> goru_runtimes::Session {
+    let mut builder = SessionBuilder::new(language);
+    builder.limits(limits(Duration::from_secs(30), 256 << 20, output));
+    builder.start(engine()).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_exception_is_clipped_to_the_room_stderr_has_left_and_says_so() {
+    for (language, code) in [
+        (
+            Language::Python,
+            "import sys\nsys.stderr.write('e' * 1000)\nraise Exception('A' * 20_000_000)",
+        ),
+        (
+            Language::JavaScript,
+            "std.err.puts('e'.repeat(1000)); throw new Error('A'.repeat(20_000_000))",
+        ),
+    ] {
+        let mut session = session_with_output(language, 1024).await;
+        let outcome = session.run(code, "<clip>").await.unwrap();
+        let Status::Exception(e) = &outcome.status else {
+            panic!("{language}: {outcome:?}");
+        };
+        assert_eq!(outcome.stderr.len(), 1000, "{language}");
+        for text in [&e.type_name, &e.message, &e.traceback] {
+            assert!(text.len() <= 24, "{language}: {} bytes", text.len());
+        }
+        assert!(e.message.starts_with('A'), "{language}: {e:?}");
+        assert!(outcome.clipped, "{language}");
+        assert!(session.is_alive(), "{language}: clipping is not a trap");
+    }
+}
+
+#[tokio::test]
+async fn a_repl_value_is_clipped_at_the_output_limit_and_not_a_byte_before() {
+    // Python's repr of 'C' * n is n + 2 bytes; JavaScript's the same.
+    for (language, fits, over) in [
+        (Language::Python, "'C' * 1022", "'C' * 1023"),
+        (Language::JavaScript, "'C'.repeat(1022)", "'C'.repeat(1023)"),
+    ] {
+        let mut session = session_with_output(language, 1024).await;
+        let outcome = session.run_mode(fits, "<repl>", Mode::Repl).await.unwrap();
+        let expected = format!("'{}'", "C".repeat(1022));
+        assert_eq!(
+            outcome.status,
+            Status::Ok {
+                value: Some(expected.clone())
+            },
+            "{language}"
+        );
+        assert!(!outcome.clipped, "{language}");
+        let outcome = session.run_mode(over, "<repl>", Mode::Repl).await.unwrap();
+        let expected = format!("'{}", "C".repeat(1023));
+        assert_eq!(
+            outcome.status,
+            Status::Ok {
+                value: Some(expected)
+            },
+            "{language}"
+        );
+        assert!(outcome.clipped, "{language}");
+    }
+}
+
+#[tokio::test]
+async fn os_exit_ends_the_run_with_its_code_and_the_session_with_it() {
+    for code in [0, 3, -1] {
+        let mut session = SessionBuilder::new(Language::Python)
+            .start(engine())
+            .await
+            .unwrap();
+        let outcome = session
+            .run(
+                &format!("import os\nprint('before')\ntry:\n    os._exit({code})\nfinally:\n    print('finally')"),
+                "<exit>",
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.status, Status::Exit(code));
+        assert_eq!(outcome.stdout, b"before\n", "nothing runs after os._exit");
+        assert!(!session.is_alive(), "the instance ended with the exit");
+        assert!(matches!(
+            session.run("1", "<after>").await,
+            Err(Error::SessionDead(reason)) if reason.contains(&format!("code {code}"))
+        ));
+    }
+    // The same function by its other name, and a bad argument as CPython's.
+    let outcome = once(Language::Python, "import posix\nposix._exit(7)").await;
+    assert_eq!(outcome.status, Status::Exit(7));
+    let outcome = once(Language::Python, "import os\nos._exit('x')").await;
+    assert!(
+        matches!(&outcome.status, Status::Exception(e) if e.type_name == "TypeError"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_memory_error_handler_at_the_limit_ends_without_a_guest_panic() {
+    let code = "\
+import sys
+x = []
+try:
+    while True:
+        x.append(bytearray(10**4))
+except MemoryError:
+    print('x' * 10**7, file=sys.stderr)
+";
+    let mut builder = SessionBuilder::new(Language::Python);
+    builder.limits(limits(Duration::from_secs(30), 64 << 20, 1 << 20));
+    let outcome = engine().run_once(&builder, code, "<mem>").await.unwrap();
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    for noise in ["panicked", "lost sys.stderr", "object address", "Traceback"] {
+        assert!(!stderr.contains(noise), "{noise:?} in stderr: {stderr}");
+    }
+    let out_of_memory = match &outcome.status {
+        Status::Exception(e) => e.type_name == "MemoryError",
+        Status::MemoryLimit { .. } => true,
+        _ => false,
+    };
+    assert!(out_of_memory, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_javascript_exception_message_keeps_its_nul_bytes() {
+    let outcome = once(Language::JavaScript, r#"throw new Error("a\x00b")"#).await;
+    let Status::Exception(e) = &outcome.status else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(e.message, "a\0b");
+    assert!(
+        e.traceback.starts_with("Error: a\0b\n"),
+        "{:?}",
+        e.traceback
+    );
+}

@@ -783,4 +783,64 @@ print(len([open('/data/x.txt') for _ in range(3)]))
         );
     }
     assert_eq!(Limits::default().max_open_files, 256);
+
+/// This process's resident memory in bytes (VmRSS).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("a VmRSS line");
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gathered_reads_of_a_large_file_stay_within_the_host_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "big.txt", &"x".repeat(16 << 20));
+    let mut builder = builder(vec![mount("/data", dir.path(), MountMode::Ro)]);
+    builder.limits(goru_runtimes::Limits {
+        memory_bytes: 64 << 20,
+        ..goru_runtimes::Limits::default()
+    });
+    // Sample the host's memory while the guest asks for 200 x 16 MiB at once.
+    let before = rss_bytes();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(rss_bytes());
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        }
+    });
+    let outcome = run(
+        &builder,
+        r#"
+import asyncio, goru_host
+async def main():
+    reads = [goru_host.async_module_call('fs.read_text', path='/data/big.txt') for _ in range(200)]
+    return await asyncio.gather(*reads)
+asyncio.run(main())
+"#,
+    )
+    .await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    // The guest cannot take in what it asked for: it fails in the guest,
+    // as a MemoryError or, when even that cannot be raised, the memory limit.
+    let out_of_memory = match &outcome.status {
+        goru_runtimes::Status::Exception(e) => e.type_name == "MemoryError",
+        goru_runtimes::Status::MemoryLimit { .. } => true,
+        _ => false,
+    };
+    assert!(out_of_memory, "{:?}", outcome.status);
+    // Before the budget: 1.5 GiB. Now: the budget (64 MiB) and the copies
+    // one call makes of its result while it runs.
+    let grown = peak.saturating_sub(before);
+    assert!(grown < 400 << 20, "the host grew by {} MiB", grown >> 20);
 }

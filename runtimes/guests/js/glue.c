@@ -236,6 +236,27 @@ static char *get_string_prop(JSValueConst obj, const char *name)
     return out;
 }
 
+/* Appends a string-valued property, NUL bytes and all (a message may hold
+   them); false if it is absent or not a string (no exception is left
+   pending unless it is uncatchable). */
+static bool put_string_prop(Buf *out, JSValueConst obj, const char *name)
+{
+    JSValue v = JS_GetPropertyStr(ctx, obj, name);
+    bool found = false;
+    if (JS_IsException(v)) {
+        clear_catchable_exception();
+        return false;
+    }
+    if (JS_IsString(v)) {
+        if (put_to_string(out, v) == 0)
+            found = true;
+        else
+            clear_catchable_exception();
+    }
+    JS_FreeValue(ctx, v);
+    return found;
+}
+
 /* Calls a captured built-in and appends the string it returns. */
 static int put_builtin_call(Buf *b, JSValueConst fn, JSValueConst this_val, int argc, JSValueConst *argv)
 {
@@ -827,34 +848,39 @@ static int push_collection_items(Inspect *I, List *entries, JSValueConst coll, i
    brackets when it has no stack, unless it is a traceback (`bare`). */
 static int put_error(Inspect *I, Buf *out, JSValueConst err, bool bare)
 {
-    char *name = get_string_prop(err, "name");
-    char *message = get_string_prop(err, "message");
-    char *stack = get_string_prop(err, "stack");
-    bool bracket = !bare && (!stack || !*stack);
+    /* Length-carrying: a message with a NUL byte is shown whole. */
+    Buf name = {0}, message = {0}, stack = {0};
+    bool has_name = put_string_prop(&name, err, "name");
+    put_string_prop(&message, err, "message");
+    put_string_prop(&stack, err, "stack");
+    bool bracket = !bare && stack.len == 0;
     if (bracket)
         buf_putc(out, '[');
-    buf_puts(out, name ? name : "Error");
-    if (message && *message) {
+    if (has_name)
+        buf_put(out, buf_str(&name), name.len);
+    else
+        buf_puts(out, "Error");
+    if (message.len > 0) {
         buf_puts(out, ": ");
-        buf_puts(out, message);
+        buf_put(out, buf_str(&message), message.len);
     }
     if (bracket) {
         buf_putc(out, ']');
-    } else if (stack && *stack) {
-        size_t n = strlen(stack);
-        while (n > 0 && stack[n - 1] == '\n')
+    } else if (stack.len > 0) {
+        size_t n = stack.len;
+        while (n > 0 && stack.data[n - 1] == '\n')
             n--;
         buf_putc(out, '\n');
         buf_repeat(out, ' ', (size_t)I->indent);
         for (size_t i = 0; i < n; i++) {
-            buf_putc(out, stack[i]);
-            if (stack[i] == '\n')
+            buf_putc(out, stack.data[i]);
+            if (stack.data[i] == '\n')
                 buf_repeat(out, ' ', (size_t)I->indent);
         }
     }
-    free(name);
-    free(message);
-    free(stack);
+    buf_free(&name);
+    buf_free(&message);
+    buf_free(&stack);
     return JS_HasException(ctx) ? -1 : 0;
 }
 
@@ -1091,7 +1117,7 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
     bool has_props = n_props > n_index_keys;
     if (!has_props && entries.len == 0 && length == 0) {
         if (only_base) {
-            buf_puts(out, buf_str(&base));
+            buf_put(out, buf_str(&base), base.len); /* an error's text may hold NUL */
             buf_puts(out, buf_str(&open));
         } else {
             buf_puts(out, buf_str(&open));
@@ -1139,7 +1165,10 @@ static int inspect_object(Inspect *I, Buf *out, JSValueConst v, int depth)
     }
     if (entries.len == 0) {
         /* only skipped keys (an error's name, say): nothing to add */
-        buf_puts(out, only_base ? buf_str(&base) : buf_str(&open));
+        if (only_base)
+            buf_put(out, buf_str(&base), base.len);
+        else
+            buf_puts(out, buf_str(&open));
         if (!only_base)
             buf_puts(out, close);
     } else {
@@ -2170,12 +2199,13 @@ static void set_string(guest_string_t *s, const char *p, size_t n)
     s->len = n;
 }
 
-static void outcome_exception_text(guest_outcome_t *ret, const char *type, const char *message, const char *traceback)
+/* Takes each text with its length: a NUL byte inside is kept. */
+static void outcome_exception_text(guest_outcome_t *ret, const Buf *type, const Buf *message, const Buf *traceback)
 {
     ret->tag = GUEST_OUTCOME_EXCEPTION;
-    set_string(&ret->val.exception.type_name, type, strlen(type));
-    set_string(&ret->val.exception.message, message, strlen(message));
-    set_string(&ret->val.exception.traceback, traceback, strlen(traceback));
+    set_string(&ret->val.exception.type_name, buf_str(type), type->len);
+    set_string(&ret->val.exception.message, buf_str(message), message->len);
+    set_string(&ret->val.exception.traceback, buf_str(traceback), traceback->len);
 }
 
 /* The outcome for an uncaught exception: type, message, and a traceback
@@ -2185,15 +2215,14 @@ static void outcome_exception(guest_outcome_t *ret, JSValueConst exc)
 {
     Buf type = {0}, message = {0}, traceback = {0};
     if (JS_IsError(exc)) {
-        char *name = get_string_prop(exc, "name");
+        if (!put_string_prop(&type, exc, "name") || type.len == 0)
+            buf_puts(&type, "Error");
         JSValue msg = JS_GetPropertyStr(ctx, exc, "message");
-        buf_puts(&type, name && *name ? name : "Error");
         if (!JS_IsException(msg) && !JS_IsUndefined(msg) && put_to_string(&message, msg) < 0)
             clear_catchable_exception();
         if (JS_IsException(msg))
             clear_catchable_exception();
         JS_FreeValue(ctx, msg);
-        free(name);
         Inspect I = {.max_depth = INSPECT_DEPTH};
         if (put_error(&I, &traceback, exc, true) < 0)
             clear_catchable_exception();
@@ -2206,7 +2235,7 @@ static void outcome_exception(guest_outcome_t *ret, JSValueConst exc)
         if (format_value(&traceback, exc, false, INSPECT_DEPTH) < 0)
             clear_catchable_exception();
     }
-    outcome_exception_text(ret, buf_str(&type), buf_str(&message), buf_str(&traceback));
+    outcome_exception_text(ret, &type, &message, &traceback);
     buf_free(&type);
     buf_free(&message);
     buf_free(&traceback);
@@ -2706,7 +2735,11 @@ void exports_guest_run(guest_string_t *code, guest_mode_t mode, guest_string_t *
         create_instance(&none);
     }
     if (!src || !name) {
-        outcome_exception_text(ret, "InternalError", "out of memory", "InternalError: out of memory");
+        ret->tag = GUEST_OUTCOME_EXCEPTION;
+        set_string(&ret->val.exception.type_name, "InternalError", strlen("InternalError"));
+        set_string(&ret->val.exception.message, "out of memory", strlen("out of memory"));
+        set_string(&ret->val.exception.traceback, "InternalError: out of memory",
+                   strlen("InternalError: out of memory"));
     } else {
         /* this export's frame is the top of the stack QuickJS may use */
         JS_UpdateStackTop(rt);

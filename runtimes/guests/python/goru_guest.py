@@ -16,7 +16,9 @@ import codeop
 import functools
 import gc
 import linecache
+import operator
 import os
+import posix
 import sys
 import traceback
 import types
@@ -57,6 +59,17 @@ def _setrecursionlimit(limit, /, _set=sys.setrecursionlimit):
     if isinstance(limit, int) and limit > MAX_RECURSION_LIMIT:
         limit = MAX_RECURSION_LIMIT
     _set(limit)
+
+
+@functools.wraps(os._exit)
+def _os_exit(status, /, _real=os._exit):
+    """os._exit through the host, which ends the run with `status` as
+    sys.exit would (WASI's own exit can only say 0 or 1, and wasmtime
+    reports it as a trap)."""
+    code = operator.index(status)  # a TypeError, as os._exit's own
+    if -(2**31) <= code < 2**31:
+        goru_host.exit_now(code)
+    _real(status)  # an OverflowError, as os._exit's own
 
 
 def _new_main_module():
@@ -294,6 +307,27 @@ def _describe(error):
     )
 
 
+# Returned when even a bare description of an exception could not be made:
+# built now, so returning it allocates nothing in Python.
+_UNDESCRIBED = Outcome_Exception(
+    GuestException(
+        type_name="MemoryError",
+        message="the exception could not be described within the memory limit",
+        traceback="MemoryError: the exception could not be described within the memory limit\n",
+    )
+)
+
+
+def _describe_barely(error):
+    """The exception's type alone, for when describing it in full failed
+    (the memory limit is reached)."""
+    try:
+        type_name = _type_name(type(error))
+        return Outcome_Exception(GuestException(type_name=type_name, message="", traceback=type_name + "\n"))
+    except BaseException:  # noqa: BLE001 - nothing may escape `run`
+        return _UNDESCRIBED
+
+
 # ---------------------------------------------------------------- world
 
 
@@ -315,14 +349,25 @@ class WitWorld(wit_world.WitWorld):
         os.environ.clear()
 
     def run(self, code, mode, filename):
+        # Nothing may escape: componentize-py answers an exception out of
+        # `run` with CPython's error dump ("lost sys.stderr" when stderr
+        # fails too) and a Rust panic message on the guest's stderr, then a
+        # trap, which reads as a crash of the host. At the memory limit,
+        # describing an exception can itself fail.
         try:
-            return _run(code, mode, filename)
-        except SystemExit as error:
-            return Outcome_Exit(_exit_status(error.code))
-        except BaseException as error:  # noqa: BLE001 - everything user code raises is reported
-            return Outcome_Exception(_describe(error))
-        finally:
-            _flush_std_streams()
+            try:
+                return _run(code, mode, filename)
+            except SystemExit as error:
+                return Outcome_Exit(_exit_status(error.code))
+            except BaseException as error:  # noqa: BLE001 - everything user code raises is reported
+                try:
+                    return Outcome_Exception(_describe(error))
+                except BaseException:  # noqa: BLE001 - see above
+                    return _describe_barely(error)
+            finally:
+                _flush_std_streams()
+        except BaseException:  # noqa: BLE001 - see above
+            return _UNDESCRIBED
 
 
 # ---------------------------------------------------------------- build time
@@ -352,6 +397,7 @@ def _forget_build_machine():
 goru_host.install()
 goru_modules.install()
 sys.setrecursionlimit = _setrecursionlimit
+os._exit = posix._exit = _os_exit
 goru_stdio.install()
 goru_asyncio.install()
 _warm_up()

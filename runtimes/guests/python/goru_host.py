@@ -26,6 +26,7 @@ _MODULE_EXCEPTIONS = {
         FileNotFoundError,
         IsADirectoryError,
         KeyError,
+        MemoryError,
         NotADirectoryError,
         OSError,
         PermissionError,
@@ -138,6 +139,17 @@ def flush_pending():
             future.set_exception(value)
         else:
             future.set_result(value)
+
+
+# Ends the run at once; the host answers it with the exit (see `exit_now`).
+_EXIT = _MODULE_PREFIX + "exit"
+
+
+def exit_now(status):
+    """Ends the run with exit code `status` (an int that fits a C int) at
+    once, as `os._exit` ends a process: the host stops the instance inside
+    this call, so no `finally` clause or handler runs after it."""
+    host.call(_EXIT, json.dumps(status))
 
 
 def install():
