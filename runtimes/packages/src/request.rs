@@ -66,8 +66,8 @@ impl Request {
                 "URLs and paths are not accepted: goru installs only from its package index",
             ));
         }
-        let requirement = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(input_trimmed)
-            .map_err(|e| invalid(&first_line(&e.to_string())))?;
+        let requirement =
+            requirement(input_trimmed).map_err(|e| invalid(&first_line(&e.to_string())))?;
         let specifiers = match requirement.version_or_url {
             None => VersionSpecifiers::empty(),
             Some(VersionOrUrl::VersionSpecifier(specifiers)) => specifiers,
@@ -145,6 +145,28 @@ pub fn version_specifiers(specifier: &str) -> Result<VersionSpecifiers, Error> {
     VersionSpecifiers::from_str(trimmed).map_err(|e| invalid(&first_line(&e.to_string())))
 }
 
+/// Parses a PEP 508 requirement (a user's, or a wheel's `Requires-Dist`).
+///
+/// pep508_rs 0.9.2 panics on a name that ends in `.`, `-` or `_` and is
+/// followed by anything (`a_ >=1`, `b-[x]`): a package index could crash
+/// the installer with one line of METADATA. Such a name is refused here
+/// before it reaches the parser (found by fuzzing, docs/fuzzing.md).
+pub(crate) fn requirement(
+    text: &str,
+) -> Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
+    let start = text.trim_start();
+    let name_end = start
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .unwrap_or(start.len());
+    if start[..name_end].ends_with(['.', '-', '_']) {
+        return Err(format!(
+            "the package name `{}` must end with a letter or digit",
+            &start[..name_end]
+        ));
+    }
+    pep508_rs::Requirement::from_str(text).map_err(|e| e.to_string())
+}
+
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
@@ -187,6 +209,26 @@ mod tests {
         ] {
             assert!(Request::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_name_ending_in_punctuation_before_more_text_is_refused_not_a_panic() {
+        for input in ["a_ >=1", "a-(1)", "a.[x]", "Foo_("] {
+            let err = Request::parse(input).unwrap_err().to_string();
+            assert!(
+                err.contains("must end with a letter or digit"),
+                "{input}: {err}"
+            );
+        }
+        // As a wheel's Requires-Dist, markers included.
+        for input in ["a_ >=1", "b- ; python_version > '3'", " c.[x] (>=1)"] {
+            let err = requirement(input).unwrap_err();
+            assert!(
+                err.contains("must end with a letter or digit"),
+                "{input}: {err}"
+            );
+        }
+        assert!(requirement("a_b >=1").is_ok());
     }
 
     #[test]
