@@ -147,24 +147,40 @@ pub fn version_specifiers(specifier: &str) -> Result<VersionSpecifiers, Error> {
 
 /// Parses a PEP 508 requirement (a user's, or a wheel's `Requires-Dist`).
 ///
-/// pep508_rs 0.9.2 panics on a name that ends in `.`, `-` or `_` and is
-/// followed by anything (`a_ >=1`, `b-[x]`): a package index could crash
-/// the installer with one line of METADATA. Such a name is refused here
-/// before it reaches the parser (found by fuzzing, docs/fuzzing.md).
+/// pep508_rs 0.9.2 panics on a name or an extra that ends in `.`, `-` or
+/// `_` and is followed by anything (`a_ >=1`, `b-[x]`, `c[x_]`): a package
+/// index could crash the installer with one line of METADATA. Such names
+/// are refused here before they reach the parser (found by fuzzing,
+/// docs/fuzzing.md).
 pub(crate) fn requirement(
     text: &str,
 ) -> Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
-    let start = text.trim_start();
-    let name_end = start
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-        .unwrap_or(start.len());
-    if start[..name_end].ends_with(['.', '-', '_']) {
+    let (name, rest) = identifier(text.trim_start());
+    if name.ends_with(['.', '-', '_']) {
         return Err(format!(
-            "the package name `{}` must end with a letter or digit",
-            &start[..name_end]
+            "the package name `{name}` must end with a letter or digit"
         ));
     }
+    if let Some(extras) = rest.trim_start().strip_prefix('[') {
+        let extras = extras.split(']').next().unwrap_or_default();
+        for extra in extras.split(',') {
+            let (extra, _) = identifier(extra.trim_start());
+            if extra.ends_with(['.', '-', '_']) {
+                return Err(format!(
+                    "the extra `{extra}` must end with a letter or digit"
+                ));
+            }
+        }
+    }
     pep508_rs::Requirement::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The leading run of name characters (`A-Z a-z 0-9 . - _`), and the rest.
+fn identifier(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .unwrap_or(text.len());
+    text.split_at(end)
 }
 
 fn first_line(text: &str) -> String {
@@ -212,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn a_name_ending_in_punctuation_before_more_text_is_refused_not_a_panic() {
+    fn a_name_or_extra_ending_in_punctuation_is_refused_not_a_panic() {
         for input in ["a_ >=1", "a-(1)", "a.[x]", "Foo_("] {
             let err = Request::parse(input).unwrap_err().to_string();
             assert!(
@@ -228,7 +244,15 @@ mod tests {
                 "{input}: {err}"
             );
         }
+        for input in ["a[x_]", "a [ y , z- ] >=1", "Fo[o_\n"] {
+            let err = requirement(input).unwrap_err();
+            assert!(
+                err.contains("must end with a letter or digit"),
+                "{input}: {err}"
+            );
+        }
         assert!(requirement("a_b >=1").is_ok());
+        assert!(requirement("a[x_y, z] >=1").is_ok());
     }
 
     #[test]
