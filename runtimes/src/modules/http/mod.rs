@@ -20,7 +20,7 @@
 //!
 //! The session holds one client (one connection pool) for all its runs.
 
-mod policy;
+pub(crate) mod policy;
 
 pub use policy::BadEntry;
 
