@@ -155,6 +155,11 @@ pub fn version_specifiers(specifier: &str) -> Result<VersionSpecifiers, Error> {
 pub(crate) fn requirement(
     text: &str,
 ) -> Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
+    // pep508_rs 0.9.2 also slices text at byte offsets inside multi-byte
+    // characters (cursor.rs:40, in markers); a requirement is ASCII.
+    if !text.is_ascii() {
+        return Err("a requirement must be ASCII text".to_string());
+    }
     let (name, rest) = identifier(text.trim_start());
     if name.ends_with(['.', '-', '_']) {
         return Err(format!(
@@ -258,6 +263,8 @@ mod tests {
         let err = requirement("o[o\u{b}\u{fffd}\u{fffd}s*").unwrap_err();
         assert!(!err.is_empty());
         assert!(Request::parse("o[o\u{b}\u{fffd}s*").is_err());
+        let err = requirement("b;\"\0\">\"\0\">!!\u{fffd}T").unwrap_err();
+        assert!(err.contains("ASCII"), "{err}");
         assert!(requirement("a_b >=1").is_ok());
         assert!(requirement("a[x_y, z] >=1").is_ok());
     }
