@@ -23,3 +23,27 @@ pub mod socket;
 pub use config::{CapabilityLimits, Config};
 pub use connection::ConnectionEnd;
 pub use daemon::Daemon;
+
+/// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): how the
+/// daemon turns a client's capabilities and limits into the engine's. Not
+/// part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use goru_protocol::{ErrorObject, types};
+
+    /// `session/create`'s `capabilities`, checked as a daemon with the
+    /// default ceilings checks them.
+    pub fn capabilities(
+        asked: &types::Capabilities,
+    ) -> Result<goru_runtimes::Capabilities, ErrorObject> {
+        crate::convert::capabilities(asked, &crate::CapabilityLimits::default())
+    }
+
+    /// `session/create`'s `limits` under the daemon's `ceiling`.
+    pub fn limits(
+        asked: &types::Limits,
+        ceiling: &goru_runtimes::Limits,
+    ) -> Result<goru_runtimes::Limits, ErrorObject> {
+        crate::convert::limits(asked, ceiling)
+    }
+}

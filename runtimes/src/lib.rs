@@ -26,6 +26,8 @@ mod deterministic;
 mod engine;
 mod epoch;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod host_calls;
 mod host_functions;
 mod host_memory;

@@ -783,6 +783,7 @@ print(len([open('/data/x.txt') for _ in range(3)]))
         );
     }
     assert_eq!(Limits::default().max_open_files, 256);
+}
 
 /// This process's resident memory in bytes (VmRSS).
 fn rss_bytes() -> u64 {

@@ -24,6 +24,8 @@
 
 pub mod environment;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod installer;
 mod nofollow;

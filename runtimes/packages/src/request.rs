@@ -66,8 +66,8 @@ impl Request {
                 "URLs and paths are not accepted: goru installs only from its package index",
             ));
         }
-        let requirement = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(input_trimmed)
-            .map_err(|e| invalid(&first_line(&e.to_string())))?;
+        let requirement =
+            requirement(input_trimmed).map_err(|e| invalid(&first_line(&e.to_string())))?;
         let specifiers = match requirement.version_or_url {
             None => VersionSpecifiers::empty(),
             Some(VersionOrUrl::VersionSpecifier(specifiers)) => specifiers,
@@ -145,6 +145,51 @@ pub fn version_specifiers(specifier: &str) -> Result<VersionSpecifiers, Error> {
     VersionSpecifiers::from_str(trimmed).map_err(|e| invalid(&first_line(&e.to_string())))
 }
 
+/// Parses a PEP 508 requirement (a user's, or a wheel's `Requires-Dist`).
+///
+/// pep508_rs 0.9.2 panics on a name or an extra that ends in `.`, `-` or
+/// `_` and is followed by anything (`a_ >=1`, `b-[x]`, `c[x_]`): a package
+/// index could crash the installer with one line of METADATA. Such names
+/// are refused here before they reach the parser (found by fuzzing,
+/// docs/fuzzing.md). Errors are the parser's message alone (see below).
+pub(crate) fn requirement(
+    text: &str,
+) -> Result<pep508_rs::Requirement<pep508_rs::VerbatimUrl>, String> {
+    // pep508_rs 0.9.2 also slices text at byte offsets inside multi-byte
+    // characters (cursor.rs:40, in markers); a requirement is ASCII.
+    if !text.is_ascii() {
+        return Err("a requirement must be ASCII text".to_string());
+    }
+    let (name, rest) = identifier(text.trim_start());
+    if name.ends_with(['.', '-', '_']) {
+        return Err(format!(
+            "the package name `{name}` must end with a letter or digit"
+        ));
+    }
+    if let Some(extras) = rest.trim_start().strip_prefix('[') {
+        let extras = extras.split(']').next().unwrap_or_default();
+        for extra in extras.split(',') {
+            let (extra, _) = identifier(extra.trim_start());
+            if extra.ends_with(['.', '-', '_']) {
+                return Err(format!(
+                    "the extra `{extra}` must end with a letter or digit"
+                ));
+            }
+        }
+    }
+    // Only the message: the error's own Display slices its input at byte
+    // offsets that can fall inside a character, and panics there.
+    pep508_rs::Requirement::from_str(text).map_err(|e| e.message.to_string())
+}
+
+/// The leading run of name characters (`A-Z a-z 0-9 . - _`), and the rest.
+fn identifier(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
@@ -187,6 +232,41 @@ mod tests {
         ] {
             assert!(Request::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn requirements_that_crash_pep508_rs_are_refused_not_a_panic() {
+        for input in ["a_ >=1", "a-(1)", "a.[x]", "Foo_("] {
+            let err = Request::parse(input).unwrap_err().to_string();
+            assert!(
+                err.contains("must end with a letter or digit"),
+                "{input}: {err}"
+            );
+        }
+        // As a wheel's Requires-Dist, markers included.
+        for input in ["a_ >=1", "b- ; python_version > '3'", " c.[x] (>=1)"] {
+            let err = requirement(input).unwrap_err();
+            assert!(
+                err.contains("must end with a letter or digit"),
+                "{input}: {err}"
+            );
+        }
+        for input in ["a[x_]", "a [ y , z- ] >=1", "Fo[o_\n"] {
+            let err = requirement(input).unwrap_err();
+            assert!(
+                err.contains("must end with a letter or digit"),
+                "{input}: {err}"
+            );
+        }
+        // pep508_rs's error Display panics on this one (a byte offset
+        // inside `\u{fffd}`); the message alone is safe.
+        let err = requirement("o[o\u{b}\u{fffd}\u{fffd}s*").unwrap_err();
+        assert!(!err.is_empty());
+        assert!(Request::parse("o[o\u{b}\u{fffd}s*").is_err());
+        let err = requirement("b;\"\0\">\"\0\">!!\u{fffd}T").unwrap_err();
+        assert!(err.contains("ASCII"), "{err}");
+        assert!(requirement("a_b >=1").is_ok());
+        assert!(requirement("a[x_y, z] >=1").is_ok());
     }
 
     #[test]

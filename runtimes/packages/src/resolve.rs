@@ -407,11 +407,10 @@ fn dependencies(
     let extras: Vec<ExtraName> = extras.iter().cloned().collect();
     let mut pending = Vec::new();
     for line in &wheel.metadata.requires_dist {
-        let requirement = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(line)
-            .map_err(|e| Error::InvalidWheel {
-                file: wheel.filename.clone(),
-                reason: format!("unreadable Requires-Dist `{line}`: {e}"),
-            })?;
+        let requirement = crate::request::requirement(line).map_err(|e| Error::InvalidWheel {
+            file: wheel.filename.clone(),
+            reason: format!("unreadable Requires-Dist `{line}`: {e}"),
+        })?;
         if !requirement.evaluate_markers(environment::guest_markers(), &extras) {
             continue;
         }

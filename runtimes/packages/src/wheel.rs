@@ -365,7 +365,7 @@ pub(crate) fn record_hash(content: &[u8]) -> String {
 }
 
 /// A RECORD line's claims about one file.
-struct Listed {
+pub(crate) struct Listed {
     hash: Option<String>,
     size: Option<u64>,
 }
@@ -396,7 +396,7 @@ impl Listed {
 }
 
 /// RECORD is CSV: `path,hash,size`, with quoting when a path has a comma.
-fn parse_record(text: &str) -> Result<BTreeMap<String, Listed>, String> {
+pub(crate) fn parse_record(text: &str) -> Result<BTreeMap<String, Listed>, String> {
     let mut record = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let fields = csv_fields(line);

@@ -20,8 +20,8 @@
 //!
 //! The session holds one client (one connection pool) for all its runs.
 
-mod entry;
-mod policy;
+pub(crate) mod entry;
+pub(crate) mod policy;
 
 pub use entry::BadEntry;
 
