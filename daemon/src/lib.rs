@@ -17,9 +17,11 @@ mod host_calls;
 mod outbox;
 mod output;
 mod peer;
+mod policy;
 mod registry;
 pub mod socket;
 
 pub use config::{CapabilityLimits, Config};
 pub use connection::ConnectionEnd;
 pub use daemon::Daemon;
+pub use policy::{Policy, PolicyError, Refusal};
