@@ -57,8 +57,8 @@ struct Args {
     /// The most output per stream and run a client may ask for (also the default).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = size)]
     max_output: u64,
-    /// Host files and directories a session may hold open at once that a
-    /// client may ask for (also the default).
+    /// The most open files (host files and directories a session holds
+    /// open at once) a client may ask for (also the default).
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_open_files)]
     max_open_files: u64,
     /// Clients may mount this directory or anything beneath it, after
