@@ -1,5 +1,6 @@
 //! The daemon's limits, with their defaults.
 
+use crate::policy::Policy;
 use goru_runtimes::{FsLimits, HttpCapability, KvLimits, Limits};
 use std::time::Duration;
 
@@ -20,7 +21,9 @@ use std::time::Duration;
 ///   1 MiB of output...) are both each session's defaults and the most it
 ///   may ask for;
 /// - `capability_limits`: the same for the limits inside capabilities
-///   (`fsLimits`, `kv`, `http`), the engine's defaults.
+///   (`fsLimits`, `kv`, `http`), the engine's defaults;
+/// - `policy`: which capabilities clients may grant ([`Policy::open`]:
+///   everything the daemon's user could do).
 #[derive(Clone, Debug)]
 pub struct Config {
     pub max_sessions: usize,
@@ -34,6 +37,7 @@ pub struct Config {
     pub initialize_timeout: Duration,
     pub session_limits: Limits,
     pub capability_limits: CapabilityLimits,
+    pub policy: Policy,
 }
 
 /// The most a client may ask for in the limits its capabilities carry.
@@ -60,6 +64,7 @@ impl Default for Config {
             initialize_timeout: Duration::from_secs(10),
             session_limits: Limits::default(),
             capability_limits: CapabilityLimits::default(),
+            policy: Policy::open(),
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Between the wire types of goru-protocol and the engine's.
 
 use crate::config::CapabilityLimits;
+use crate::policy::{Policy, Refusal};
 use goru_protocol::ErrorObject;
 use goru_protocol::codes;
+use goru_protocol::echo::{MAX_ECHO_CHARS, clip};
 use goru_protocol::types::{self as wire, OutcomeKind, RunResult};
 use goru_runtimes::{Capabilities, HttpConfigError, Language, Limits, Mode, Outcome, Status};
 use serde_json::{Value, json};
@@ -41,6 +43,7 @@ pub(crate) fn wire_limits(limits: &Limits) -> wire::Limits {
         max_batch_calls: Some(limits.max_batch_calls),
         max_concurrent_host_calls: Some(limits.max_concurrent_host_calls),
         max_batch_result_bytes: Some(limits.max_batch_result_bytes),
+        max_open_files: Some(limits.max_open_files),
     }
 }
 
@@ -86,8 +89,7 @@ pub(crate) fn limits(asked: &wire::Limits, ceiling: &Limits) -> Result<Limits, E
             ceiling.max_batch_result_bytes,
             "maxBatchResultBytes",
         )?,
-        // Not on the wire yet: the daemon's own.
-        max_open_files: ceiling.max_open_files,
+        max_open_files: pick(asked.max_open_files, ceiling.max_open_files, "maxOpenFiles")?,
     };
     limits
         .validate()
@@ -169,12 +171,13 @@ fn check_capability_limits(
 }
 
 /// The engine's capabilities from their JSON form (unknown fields
-/// refused), their limits within `ceiling`.
+/// refused), their limits within `ceiling`, each allowed by `policy`.
 pub(crate) fn capabilities(
     asked: &wire::Capabilities,
     ceiling: &CapabilityLimits,
+    policy: &Policy,
 ) -> Result<Capabilities, ErrorObject> {
-    let capabilities: Capabilities = serde_json::from_value(Value::Object(asked.0.clone()))
+    let mut capabilities: Capabilities = serde_json::from_value(Value::Object(asked.0.clone()))
         .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
     check_capability_limits(&capabilities, ceiling)?;
     if let Some(mount) = capabilities.mounts.iter().find(|m| !m.host.is_absolute()) {
@@ -200,23 +203,35 @@ pub(crate) fn capabilities(
             ),
         ));
     }
-    capabilities
-        .validate()
-        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
     if let Some(http) = &capabilities.http {
         // The allow-list through the engine's parser, the CLI's too, before
         // a session starts; the refused entry is named in `data`.
         http.validate().map_err(|err| {
             let error = ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}"));
             match err {
-                HttpConfigError::BadEntry(bad) => {
-                    error.with_data(json!({"capability": "http", "entry": bad.entry}))
-                }
+                HttpConfigError::BadEntry(bad) => error.with_data(
+                    json!({"capability": "http", "entry": clip(&bad.entry, MAX_ECHO_CHARS)}),
+                ),
                 _ => error,
             }
         })?;
     }
+    // Before the checks that look at the host: a path outside the policy
+    // is refused the same whether it exists or not.
+    policy.check(&mut capabilities).map_err(denied)?;
+    capabilities
+        .validate()
+        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
     Ok(capabilities)
+}
+
+/// `CapabilityDenied`, its `data` naming the rule and what it refused.
+fn denied(refusal: Refusal) -> ErrorObject {
+    let mut data = json!({"policy": refusal.rule()});
+    if let Some((field, value)) = refusal.subject() {
+        data[field] = Value::String(clip(&value, MAX_ECHO_CHARS).into_owned());
+    }
+    ErrorObject::new(codes::CAPABILITY_DENIED, format!("capabilities: {refusal}")).with_data(data)
 }
 
 /// A run's result on the wire. `stdout`/`stderr` come from the daemon's
@@ -331,11 +346,77 @@ mod tests {
         );
     }
 
+    #[test]
+    fn max_open_files_is_asked_for_up_to_the_ceiling() {
+        let ceiling = Limits {
+            max_open_files: 8,
+            ..Limits::default()
+        };
+        let asked = |n| wire::Limits {
+            max_open_files: Some(n),
+            ..Default::default()
+        };
+        assert_eq!(limits(&asked(8), &ceiling).unwrap().max_open_files, 8);
+        assert_eq!(limits(&asked(0), &ceiling).unwrap().max_open_files, 0);
+        assert_eq!(
+            limits(&wire::Limits::default(), &ceiling)
+                .unwrap()
+                .max_open_files,
+            8
+        );
+        let err = limits(&asked(9), &ceiling).unwrap_err();
+        assert_eq!(err.code, codes::LIMIT_EXCEEDED);
+        assert_eq!(err.data, Some(json!({"limit": "maxOpenFiles", "max": 8})));
+        assert_eq!(wire_limits(&ceiling).max_open_files, Some(8));
+    }
+
+    #[test]
+    fn a_capability_the_policy_refuses_is_capability_denied_naming_the_rule() {
+        let ceiling = CapabilityLimits::default();
+        let mut policy = Policy::closed();
+        policy.allow_http_host("*.example.com").unwrap();
+        let Value::Object(map) = json!({"http": {"allow": ["example.org"]}}) else {
+            unreachable!()
+        };
+        let err = capabilities(&wire::Capabilities(map), &ceiling, &policy).unwrap_err();
+        assert_eq!(err.code, codes::CAPABILITY_DENIED);
+        assert_eq!(
+            err.data,
+            Some(json!({"policy": "httpHosts", "entry": "example.org"}))
+        );
+        // What is quoted back is clipped.
+        let long = format!("{}.example.org", "a".repeat(10_000));
+        let Value::Object(map) = json!({"http": {"allow": [long]}}) else {
+            unreachable!()
+        };
+        let err = capabilities(&wire::Capabilities(map), &ceiling, &policy).unwrap_err();
+        assert!(err.data.unwrap()["entry"].as_str().unwrap().chars().count() <= 101);
+        // A path outside the roots is refused before its existence is looked at.
+        let dir = tempfile::tempdir().unwrap();
+        let mut policy = Policy::closed();
+        policy.allow_mount_root(dir.path()).unwrap();
+        let Value::Object(map) =
+            json!({"mounts": [{"guest": "/data", "host": "/no/such/dir", "mode": "ro"}]})
+        else {
+            unreachable!()
+        };
+        let err = capabilities(&wire::Capabilities(map), &ceiling, &policy).unwrap_err();
+        assert_eq!(err.code, codes::CAPABILITY_DENIED);
+        assert_eq!(
+            err.data,
+            Some(json!({"policy": "mountRoots", "path": "/no/such/dir"}))
+        );
+    }
+
     fn capabilities_from(value: Value) -> Result<Capabilities, ErrorObject> {
         let Value::Object(map) = value else {
             panic!("an object")
         };
-        capabilities(&wire::Capabilities(map), &CapabilityLimits::default())
+        capabilities(
+            &wire::Capabilities(map),
+            &CapabilityLimits::default(),
+            &Policy::open(),
+        )
     }
 
     #[test]
@@ -434,18 +515,19 @@ mod tests {
         let mut map = serde_json::Map::new();
         map.insert("network".into(), json!(true));
         let ceiling = CapabilityLimits::default();
-        let err = capabilities(&wire::Capabilities(map), &ceiling).unwrap_err();
+        let err = capabilities(&wire::Capabilities(map), &ceiling, &Policy::open()).unwrap_err();
         assert_eq!(err.code, codes::INVALID_PARAMS);
         assert!(err.message.contains("network"), "{}", err.message);
         assert!(
-            capabilities(&wire::Capabilities::default(), &ceiling).unwrap() == Capabilities::none()
+            capabilities(&wire::Capabilities::default(), &ceiling, &Policy::open()).unwrap()
+                == Capabilities::none()
         );
         let mut map = serde_json::Map::new();
         map.insert(
             "mounts".into(),
             json!([{"guest": "/data", "host": "relative/dir", "mode": "ro"}]),
         );
-        let err = capabilities(&wire::Capabilities(map), &ceiling).unwrap_err();
+        let err = capabilities(&wire::Capabilities(map), &ceiling, &Policy::open()).unwrap_err();
         assert!(err.message.contains("must be absolute"), "{}", err.message);
     }
 }

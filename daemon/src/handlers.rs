@@ -212,7 +212,11 @@ fn sandbox(
     } = spec;
     let daemon = &connection.daemon;
     let limits = convert::limits(&limits, &daemon.config().session_limits)?;
-    let capabilities = convert::capabilities(&capabilities, &daemon.config().capability_limits)?;
+    let capabilities = convert::capabilities(
+        &capabilities,
+        &daemon.config().capability_limits,
+        &daemon.config().policy,
+    )?;
     let output = Arc::new(RunOutput::default());
     let context = Arc::new(RunContext {
         session_id,

@@ -17,12 +17,14 @@ mod host_calls;
 mod outbox;
 mod output;
 mod peer;
+mod policy;
 mod registry;
 pub mod socket;
 
 pub use config::{CapabilityLimits, Config};
 pub use connection::ConnectionEnd;
 pub use daemon::Daemon;
+pub use policy::{Policy, PolicyError, Refusal};
 
 /// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): how the
 /// daemon turns a client's capabilities and limits into the engine's. Not
@@ -32,11 +34,15 @@ pub mod fuzzing {
     use goru_protocol::{ErrorObject, types};
 
     /// `session/create`'s `capabilities`, checked as a daemon with the
-    /// default ceilings checks them.
+    /// default ceilings and no operator policy checks them.
     pub fn capabilities(
         asked: &types::Capabilities,
     ) -> Result<goru_runtimes::Capabilities, ErrorObject> {
-        crate::convert::capabilities(asked, &crate::CapabilityLimits::default())
+        crate::convert::capabilities(
+            asked,
+            &crate::CapabilityLimits::default(),
+            &crate::Policy::default(),
+        )
     }
 
     /// `session/create`'s `limits` under the daemon's `ceiling`.

@@ -1,7 +1,7 @@
 //! `goru-daemon`: serves goru sandboxes over JSON-RPC on stdio or a socket.
 
 use clap::Parser;
-use goru_daemon::{CapabilityLimits, Config, ConnectionEnd, Daemon};
+use goru_daemon::{CapabilityLimits, Config, ConnectionEnd, Daemon, Policy, PolicyError};
 use goru_runtimes::{
     DEFAULT_MAX_INSTANCES, Engine, Language, Limits, exit_code, parse_duration, parse_size,
 };
@@ -57,6 +57,53 @@ struct Args {
     /// The most output per stream and run a client may ask for (also the default).
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = size)]
     max_output: u64,
+    /// The most open files (host files and directories a session holds
+    /// open at once) a client may ask for (also the default).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_open_files)]
+    max_open_files: u64,
+    /// Clients may mount this directory or anything beneath it, after
+    /// links and `..` are resolved (repeatable). Any policy flag makes the
+    /// policy closed: what no flag allows is refused.
+    #[arg(
+        long,
+        value_name = "DIR",
+        help_heading = "Policy (what clients may grant)"
+    )]
+    allow_mount_root: Vec<PathBuf>,
+    /// Every `http.allow` entry a client sends must be covered by one of
+    /// these, written as `--allow-host` takes them (repeatable).
+    #[arg(
+        long,
+        value_name = "ENTRY",
+        help_heading = "Policy (what clients may grant)"
+    )]
+    allow_http_host: Vec<String>,
+    /// Clients may use this directory, or one beneath it, as their
+    /// packages directory (repeatable).
+    #[arg(
+        long,
+        value_name = "DIR",
+        help_heading = "Policy (what clients may grant)"
+    )]
+    allow_packages_dir: Vec<PathBuf>,
+    /// Clients may list this package in `allowInstall` (repeatable).
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Policy (what clients may grant)"
+    )]
+    allow_install: Vec<String>,
+    /// Clients may give this `indexUrl` for installs; the default index
+    /// is always allowed where installs are (repeatable).
+    #[arg(
+        long,
+        value_name = "URL",
+        help_heading = "Policy (what clients may grant)"
+    )]
+    allow_index_url: Vec<String>,
+    /// Clients may not turn on the `kv` module.
+    #[arg(long, help_heading = "Policy (what clients may grant)")]
+    deny_kv: bool,
     /// Sandboxes of each language kept created and initialised ahead of
     /// time, so that `run` and `session/create` take one instead of
     /// instantiating (0: none).
@@ -99,6 +146,7 @@ fn config(args: &Args) -> Result<Config, String> {
         timeout: args.timeout,
         memory_bytes: args.memory,
         max_output_bytes: args.max_output,
+        max_open_files: args.max_open_files,
         ..Limits::default()
     };
     session_limits.validate().map_err(|e| e.to_string())?;
@@ -122,7 +170,32 @@ fn config(args: &Args) -> Result<Config, String> {
             .ok_or("--initialize-timeout must be more than 0")?,
         session_limits,
         capability_limits: CapabilityLimits::default(),
+        policy: policy(args).map_err(|err| err.to_string())?,
     })
+}
+
+/// The operator's policy from the flags: open when none is given.
+fn policy(args: &Args) -> Result<Policy, PolicyError> {
+    let mut policy = Policy::open();
+    for dir in &args.allow_mount_root {
+        policy.allow_mount_root(dir)?;
+    }
+    for entry in &args.allow_http_host {
+        policy.allow_http_host(entry)?;
+    }
+    for dir in &args.allow_packages_dir {
+        policy.allow_packages_dir(dir)?;
+    }
+    for name in &args.allow_install {
+        policy.allow_install(name)?;
+    }
+    for url in &args.allow_index_url {
+        policy.allow_index_url(url)?;
+    }
+    if args.deny_kv {
+        policy.deny_kv();
+    }
+    Ok(policy)
 }
 
 fn fail(message: &str, code: i32) -> i32 {

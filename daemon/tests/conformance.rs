@@ -49,6 +49,8 @@ over_both_transports!(
     os_exit_ends_the_run_with_its_code_and_the_session,
     a_timeout_ends_the_session,
     limits_and_capabilities_are_checked,
+    max_open_files_is_a_session_limit_capped_by_the_daemon,
+    the_operator_policy_bounds_what_clients_may_grant,
     http_allow_entries_are_the_clis,
     packages_reach_python_sessions,
     streaming_sends_output_before_the_result,
@@ -544,6 +546,168 @@ fn limits_and_capabilities_are_checked(transport: Transport) {
         client.call("session/list", Value::Null)["sessions"],
         json!([])
     );
+}
+
+/// `maxOpenFiles` is asked for like the other limits: up to the daemon's
+/// `--max-open-files`, which is also the default, and the guest meets it.
+fn max_open_files_is_a_session_limit_capped_by_the_daemon(transport: Transport) {
+    let (_daemon, mut client) = start(transport, &["--max-open-files", "8"]);
+    let init = client.initialize(&unique_client_id("open-files"));
+    assert_eq!(init["limits"]["session"]["maxOpenFiles"], 8, "{init}");
+    for (method, mut params) in [
+        ("session/create", json!({"language": "python"})),
+        ("run", json!({"language": "python", "code": "1"})),
+    ] {
+        params["limits"] = json!({"maxOpenFiles": 9});
+        let error = client.expect_error(method, params, code::LIMIT_EXCEEDED);
+        assert_eq!(
+            error["data"],
+            json!({"limit": "maxOpenFiles", "max": 8}),
+            "{error}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "x").unwrap();
+    let host = dir.path().to_str().unwrap();
+    let count_opens = "held = []\n\
+        try:\n    while len(held) < 100:\n        held.append(open('/data/f'))\n\
+        except OSError:\n    pass\nprint(len(held))";
+    // (maxOpenFiles asked, files the guest can hold open)
+    for (asked, expected) in [(Some(8), "8\n"), (Some(3), "3\n"), (None, "8\n")] {
+        let mut params = json!({"language": "python", "capabilities":
+            {"mounts": [{"guest": "/data", "host": host, "mode": "ro"}]}});
+        if let Some(asked) = asked {
+            params["limits"] = json!({"maxOpenFiles": asked});
+        }
+        let session = client.create_session_with(params);
+        let result = client.run(&session, count_opens);
+        assert_eq!(result["stdout"], expected, "{asked:?}: {result}");
+    }
+}
+
+/// With policy flags, capabilities outside them are refused with
+/// `CapabilityDenied` naming the rule, at `session/create` and `run`;
+/// what they allow works.
+fn the_operator_policy_bounds_what_clients_may_grant(transport: Transport) {
+    let server = TestServer::start();
+    let top = tempfile::tempdir().unwrap();
+    let root = top.path().join("root");
+    let outside = top.path().join("outside");
+    let packages = top.path().join("packages");
+    for dir in [&root, &outside, &packages, &root.join("inner")] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    std::fs::write(root.join("inner/greeting.txt"), "inside").unwrap();
+    std::fs::write(outside.join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+    let allowed_host = format!("127.0.0.1:{}", server.port);
+    let (_daemon, mut client) = start(
+        transport,
+        &[
+            "--allow-mount-root",
+            root.to_str().unwrap(),
+            "--allow-http-host",
+            &allowed_host,
+            "--allow-packages-dir",
+            packages.to_str().unwrap(),
+            "--allow-install",
+            "attrs",
+        ],
+    );
+    client.initialize(&unique_client_id("policy"));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let mount = |host: String| json!({"mounts": [{"guest": "/data", "host": host, "mode": "ro"}]});
+    // What the policy allows works.
+    let session = client.create_session_with(
+        json!({"language": "python", "capabilities": mount(path(&root.join("inner")))}),
+    );
+    let result = client.run(&session, "print(open('/data/greeting.txt').read())");
+    assert_eq!(result["stdout"], "inside\n", "{result}");
+    let session = client.create_session_with(json!({"language": "python",
+        "capabilities": {"http": {"allow": [server.origin()]}}}));
+    let code = format!("print(http.get('{}/text').status_code)", server.origin());
+    let result = client.run(&session, &code);
+    assert_eq!(result["stdout"], "200\n", "{result}");
+    client.create_session_with(json!({"language": "python", "capabilities":
+        {"packages": {"dir": path(&packages), "allowInstall": ["Attrs"]}, "kv": {}}}));
+    // (capabilities, data of the refusal)
+    let escape = path(&root.join("escape"));
+    let dotdot = format!("{}/../outside", path(&root));
+    let rows = [
+        (
+            mount(path(&outside)),
+            json!({"policy": "mountRoots", "path": path(&outside)}),
+        ),
+        (
+            mount(escape.clone()),
+            json!({"policy": "mountRoots", "path": escape}),
+        ),
+        (
+            mount(dotdot.clone()),
+            json!({"policy": "mountRoots", "path": dotdot}),
+        ),
+        (
+            json!({"http": {"allow": ["api.example.com"]}}),
+            json!({"policy": "httpHosts", "entry": "api.example.com"}),
+        ),
+        (
+            json!({"http": {"allow": [format!("127.0.0.1:{}", server.port + 1)]}}),
+            json!({"policy": "httpHosts", "entry": format!("127.0.0.1:{}", server.port + 1)}),
+        ),
+        (
+            json!({"packages": {"dir": path(&outside)}}),
+            json!({"policy": "packagesDirs", "path": path(&outside)}),
+        ),
+        (
+            json!({"packages": {"dir": path(&packages), "allowInstall": ["attrs", "requests"]}}),
+            json!({"policy": "allowInstall", "name": "requests"}),
+        ),
+        (
+            json!({"packages": {"dir": path(&packages), "allowInstall": ["attrs"],
+                "indexUrl": format!("{}/simple", server.origin())}}),
+            json!({"policy": "indexUrls", "url": format!("{}/simple", server.origin())}),
+        ),
+    ];
+    for (capabilities, data) in rows {
+        for (method, mut params) in [
+            ("session/create", json!({"language": "python"})),
+            ("run", json!({"language": "python", "code": "1"})),
+        ] {
+            params["capabilities"] = capabilities.clone();
+            let error = client.expect_error(method, params, code::CAPABILITY_DENIED);
+            assert_eq!(error["data"], data, "{method} {capabilities}: {error}");
+        }
+    }
+    assert_eq!(
+        client.call("session/list", Value::Null)["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+/// A policy flag that cannot be used stops the daemon at start, naming it.
+#[test]
+fn a_policy_flag_that_cannot_be_used_is_a_usage_error() {
+    for (flag, value, expected) in [
+        ("--allow-mount-root", "/does/not/exist", "/does/not/exist"),
+        (
+            "--allow-http-host",
+            "ftp://example.com",
+            "ftp://example.com",
+        ),
+        ("--allow-install", "not a name!", "not a name!"),
+    ] {
+        let words = ["--stdio", flag, value];
+        let args: Vec<&std::ffi::OsStr> = words.iter().map(std::ffi::OsStr::new).collect();
+        let (status, stderr) = run_daemon_to_exit(&args);
+        assert_eq!(status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains("error:") && stderr.contains(expected),
+            "{flag} {value}: {stderr}"
+        );
+    }
 }
 
 /// The `http` capability's `allow` takes the entries `--allow-host` takes

@@ -32,6 +32,10 @@ pub const ALREADY_INITIALIZED: i64 = -32007;
 /// The sandbox could not be created with what was asked (a mount that does
 /// not exist, an http host that is not valid, too little memory to start).
 pub const SANDBOX_START_FAILED: i64 = -32008;
+/// The daemon's operator policy refuses a capability the client asked for
+/// (a mount outside the allowed roots, an http host not allowed, ...).
+/// `data: {"policy": rule, ...}` names the rule and what it refused.
+pub const CAPABILITY_DENIED: i64 = -32009;
 /// The request was cancelled by `$/cancelRequest` before it produced a
 /// result (runs that were cancelled answer with outcome `cancelled` instead).
 pub const REQUEST_CANCELLED: i64 = -32800;
@@ -51,5 +55,6 @@ pub const ALL: &[(i64, &str)] = &[
     (UNSUPPORTED_PROTOCOL_VERSION, "UnsupportedProtocolVersion"),
     (ALREADY_INITIALIZED, "AlreadyInitialized"),
     (SANDBOX_START_FAILED, "SandboxStartFailed"),
+    (CAPABILITY_DENIED, "CapabilityDenied"),
     (REQUEST_CANCELLED, "RequestCancelled"),
 ];

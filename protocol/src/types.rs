@@ -116,6 +116,9 @@ pub struct Limits {
     /// Bytes of JSON the results of one batch may hold together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_batch_result_bytes: Option<u64>,
+    /// Host files and directories the guest may hold open at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open_files: Option<u64>,
 }
 
 /// `session/create` params.

@@ -51,7 +51,7 @@ pub use host_functions::{HostFunctions, HostFuture, HostResult, InvalidName, MAX
 pub use language::{Language, UnknownLanguage};
 pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_duration, parse_size};
 pub use modules::fs::{FsLimits, Mount, MountError, MountMode};
-pub use modules::http::{BadEntry, HttpCapability, HttpConfigError};
+pub use modules::http::{AllowEntry, BadEntry, HttpCapability, HttpConfigError};
 pub use modules::kv::KvLimits;
 pub use modules::packages::{
     GUEST_PATH as PACKAGES_GUEST_PATH, PackagesCapability, PackagesConfigError,

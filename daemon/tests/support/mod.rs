@@ -39,6 +39,7 @@ pub mod code {
     pub const CLIENT_ID_IN_USE: i64 = -32005;
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32006;
     pub const ALREADY_INITIALIZED: i64 = -32007;
+    pub const CAPABILITY_DENIED: i64 = -32009;
 }
 
 /// The codes in the tests must be goru-protocol's (a renumbering there
@@ -59,6 +60,7 @@ pub fn check_codes_match_the_protocol() {
         p::UNSUPPORTED_PROTOCOL_VERSION
     );
     assert_eq!(code::ALREADY_INITIALIZED, p::ALREADY_INITIALIZED);
+    assert_eq!(code::CAPABILITY_DENIED, p::CAPABILITY_DENIED);
 }
 
 /// How a test talks to the daemon.

@@ -107,6 +107,73 @@ impl Entry {
     }
 }
 
+/// One allow-list entry, parsed, for an embedder that must compare entries
+/// (the daemon's operator policy): whether every request one entry allows
+/// is allowed by another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowEntry {
+    text: String,
+    entry: Entry,
+}
+
+impl AllowEntry {
+    /// Parses `text` with the one parser of allow-list entries.
+    pub fn parse(text: &str) -> Result<AllowEntry, BadEntry> {
+        Ok(AllowEntry {
+            text: text.trim().to_string(),
+            entry: Entry::parse(text)?,
+        })
+    }
+
+    /// The entry as written (trimmed).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether every (scheme, host, port) that `other` allows, this entry
+    /// allows too.
+    pub fn covers(&self, other: &AllowEntry) -> bool {
+        self.entry.covers(&other.entry)
+    }
+}
+
+impl Entry {
+    /// Whether every request `other` allows is allowed by `self`: each of
+    /// its schemes on its port, and each host it matches.
+    fn covers(&self, other: &Entry) -> bool {
+        let schemes = match other.scheme {
+            Some(scheme) => vec![scheme],
+            None => vec![Scheme::Http, Scheme::Https],
+        };
+        schemes
+            .into_iter()
+            .all(|scheme| self.allows(scheme, other.port.unwrap_or(scheme.default_port())))
+            && self.host.covers(&other.host)
+    }
+}
+
+impl HostPattern {
+    /// Whether every host `other` matches, `self` matches.
+    fn covers(&self, other: &HostPattern) -> bool {
+        match (self, other) {
+            (HostPattern::Subdomains(suffix), HostPattern::Exact(name)) => {
+                is_subdomain(name, suffix)
+            }
+            (HostPattern::Subdomains(suffix), HostPattern::Subdomains(inner)) => {
+                inner == suffix || is_subdomain(inner, suffix)
+            }
+            _ => self == other,
+        }
+    }
+}
+
+/// `name` ends in `.suffix` (a strict subdomain).
+fn is_subdomain(name: &str, suffix: &str) -> bool {
+    name.len() > suffix.len() + 1
+        && name.ends_with(suffix)
+        && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+}
+
 /// `host[:port]` into the host text and the port.
 fn split_authority(authority: &str) -> Result<(&str, Option<u16>), String> {
     if authority.contains('@') {
@@ -351,6 +418,59 @@ mod tests {
                 }
                 Ok(entry) => panic!("{input:?} should be refused, got {entry:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn an_entry_covers_another_when_it_allows_every_request_the_other_allows() {
+        // (operator entry, client entry, covered)
+        let rows: &[(&str, &str, bool)] = &[
+            ("api.example.com", "api.example.com", true),
+            ("api.example.com", "https://api.example.com", true),
+            ("api.example.com", "http://API.example.com.", true),
+            ("https://api.example.com", "api.example.com", false),
+            (
+                "https://api.example.com",
+                "https://api.example.com:443",
+                true,
+            ),
+            (
+                "https://api.example.com",
+                "https://api.example.com:8443",
+                false,
+            ),
+            ("api.example.com", "api.example.com:8080", false),
+            ("api.example.com:8080", "http://api.example.com:8080", true),
+            ("api.example.com:8080", "api.example.com:8080", true),
+            ("http://api.example.com:8080", "api.example.com:8080", false),
+            ("api.example.com", "other.example.com", false),
+            ("api.example.com", "*.api.example.com", false),
+            ("*.example.com", "api.example.com", true),
+            ("*.example.com", "a.b.example.com", true),
+            ("*.example.com", "example.com", false),
+            ("*.example.com", "*.example.com", true),
+            ("*.example.com", "*.api.example.com", true),
+            ("*.api.example.com", "*.example.com", false),
+            ("*.example.com", "badexample.com", false),
+            ("*.example.com", "api.example.com.evil.net", false),
+            ("https://*.example.com", "api.example.com", false),
+            ("127.0.0.1:8080", "http://127.0.0.1:8080", true),
+            ("127.0.0.1:8080", "0x7f.1:8080", true),
+            ("127.0.0.1:8080", "127.0.0.2:8080", false),
+            ("127.0.0.1:8080", "localhost:8080", false),
+            ("[::1]:8080", "http://[0::1]:8080", true),
+            ("*.example.com", "127.0.0.1", false),
+        ];
+        for (operator, client, covered) in rows {
+            let operator = AllowEntry::parse(operator).unwrap();
+            let client = AllowEntry::parse(client).unwrap();
+            assert_eq!(
+                operator.covers(&client),
+                *covered,
+                "{} covering {}",
+                operator.as_str(),
+                client.as_str()
+            );
         }
     }
 

@@ -23,7 +23,7 @@
 pub(crate) mod entry;
 pub(crate) mod policy;
 
-pub use entry::BadEntry;
+pub use entry::{AllowEntry, BadEntry};
 
 use super::ModuleError;
 use base64::Engine as _;
