@@ -13,9 +13,17 @@ use libfuzzer_sys::fuzz_target;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
 
-/// The IP literal an entry names, read independently of the allow-list.
+/// The IP literal an entry names, read independently of the allow-list:
+/// a URL's host, or for the forms without a scheme (`host`, `host:port`,
+/// `[v6]:port`) the host of the same text after `http://`.
 fn entry_ip(entry: &str) -> Option<IpAddr> {
-    match Url::parse(entry.trim()).ok()?.host()? {
+    let entry = entry.trim();
+    let url = if entry.contains("://") {
+        Url::parse(entry)
+    } else {
+        Url::parse(&format!("http://{entry}"))
+    };
+    match url.ok()?.host()? {
         Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
         Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
         Host::Domain(_) => None,

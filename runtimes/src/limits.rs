@@ -134,6 +134,20 @@ fn parse_scaled(number: &str, scale: f64) -> Option<u64> {
     (product.is_finite() && product < u64::MAX as f64).then_some(product as u64)
 }
 
+/// A duration as a user writes one (`0`, `250ms`, `8d`), not as Rust's
+/// `Debug` does (`0ns`, `691200s`).
+fn show_duration(duration: Duration) -> String {
+    const DAY: u64 = 24 * 60 * 60;
+    let (secs, nanos) = (duration.as_secs(), duration.subsec_nanos());
+    match (secs, nanos) {
+        (0, 0) => "0".into(),
+        (s, 0) if s % DAY == 0 => format!("{}d", s / DAY),
+        (s, 0) => format!("{s}s"),
+        (_, n) if n % 1_000_000 == 0 => format!("{}ms", duration.as_millis()),
+        _ => format!("{duration:?}"),
+    }
+}
+
 impl Limits {
     /// Checks every field is in range: a positive timeout up to
     /// [`MAX_TIMEOUT`], memory from 1 MiB up to [`MAX_MEMORY_BYTES`], a
@@ -141,7 +155,7 @@ impl Limits {
     pub fn validate(&self) -> Result<(), LimitError> {
         if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
             return Err(LimitError::OutOfRange {
-                value: format!("{:?}", self.timeout),
+                value: show_duration(self.timeout),
                 what: "the timeout must be more than 0 and at most 7 days",
             });
         }
@@ -219,6 +233,8 @@ mod tests {
         }
     }
 
+    const DAY_SECS: u64 = 24 * 60 * 60;
+
     #[test]
     fn validation_edges() {
         let ok = Limits::default();
@@ -229,6 +245,23 @@ mod tests {
             limits.validate()
         };
         assert!(check(|l| l.timeout = Duration::ZERO).is_err());
+        // Said as a user writes it, not Rust's `0ns`.
+        let zero = check(|l| l.timeout = Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(zero.starts_with("`0` is out of range"), "{zero}");
+        let long = check(|l| l.timeout = MAX_TIMEOUT + Duration::from_secs(DAY_SECS));
+        assert!(
+            long.unwrap_err()
+                .to_string()
+                .starts_with("`8d` is out of range")
+        );
+        let odd = check(|l| l.timeout = MAX_TIMEOUT + Duration::from_millis(1500));
+        assert!(
+            odd.unwrap_err()
+                .to_string()
+                .starts_with("`604801500ms` is out")
+        );
         assert!(check(|l| l.timeout = MAX_TIMEOUT).is_ok());
         assert!(check(|l| l.timeout = MAX_TIMEOUT + Duration::from_secs(1)).is_err());
         assert!(check(|l| l.memory_bytes = 1 << 20).is_ok());
