@@ -8,6 +8,9 @@ use goru_runtimes::{
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The `--help` heading of the flags that bound what clients may grant.
+const POLICY: &str = "Policy (what clients may grant)";
+
 /// Serves goru sandboxes over JSON-RPC 2.0 (LSP-style framing), to one
 /// client on stdio or to many on a local socket. See docs/protocol.md.
 #[derive(Parser, Debug)]
@@ -64,45 +67,25 @@ struct Args {
     /// Clients may mount this directory or anything beneath it, after
     /// links and `..` are resolved (repeatable). Any policy flag makes the
     /// policy closed: what no flag allows is refused.
-    #[arg(
-        long,
-        value_name = "DIR",
-        help_heading = "Policy (what clients may grant)"
-    )]
+    #[arg(long, value_name = "DIR", help_heading = POLICY)]
     allow_mount_root: Vec<PathBuf>,
     /// Every `http.allow` entry a client sends must be covered by one of
     /// these, written as `--allow-host` takes them (repeatable).
-    #[arg(
-        long,
-        value_name = "ENTRY",
-        help_heading = "Policy (what clients may grant)"
-    )]
+    #[arg(long, value_name = "ENTRY", help_heading = POLICY)]
     allow_http_host: Vec<String>,
     /// Clients may use this directory, or one beneath it, as their
     /// packages directory (repeatable).
-    #[arg(
-        long,
-        value_name = "DIR",
-        help_heading = "Policy (what clients may grant)"
-    )]
+    #[arg(long, value_name = "DIR", help_heading = POLICY)]
     allow_packages_dir: Vec<PathBuf>,
     /// Clients may list this package in `allowInstall` (repeatable).
-    #[arg(
-        long,
-        value_name = "NAME",
-        help_heading = "Policy (what clients may grant)"
-    )]
+    #[arg(long, value_name = "NAME", help_heading = POLICY)]
     allow_install: Vec<String>,
     /// Clients may give this `indexUrl` for installs; the default index
     /// is always allowed where installs are (repeatable).
-    #[arg(
-        long,
-        value_name = "URL",
-        help_heading = "Policy (what clients may grant)"
-    )]
+    #[arg(long, value_name = "URL", help_heading = POLICY)]
     allow_index_url: Vec<String>,
     /// Clients may not turn on the `kv` module.
-    #[arg(long, help_heading = "Policy (what clients may grant)")]
+    #[arg(long, help_heading = POLICY)]
     deny_kv: bool,
     /// Sandboxes of each language kept created and initialised ahead of
     /// time, so that `run` and `session/create` take one instead of
