@@ -1,15 +1,16 @@
-//! The engine: one wasmtime engine, the compiled guests, the epoch ticker.
+//! The engine: one wasmtime engine configured for guests, its compiled
+//! guests, its warm pool and the host functions every session sees. What
+//! sessions start from ([`crate::SessionBuilder::start`]); one-shot runs are
+//! in `one_shot.rs`.
 
 use crate::allocator::DEFAULT_MAX_INSTANCES;
-use crate::bindings::GuestPre;
-use crate::epoch::EpochTicker;
+use crate::guests::{Guests, Progress};
 use crate::host_functions::HostFunctions;
+use crate::instance::Instance;
 use crate::pool::WarmPool;
-use crate::session::{Fresh, HostState};
 use crate::{Error, Language};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
-use wasmtime::component::{HasSelf, Linker};
+use std::sync::Arc;
 
 /// Native stack a guest may use. Deep recursion in the interpreters (a JS
 /// function 10,000 calls deep, Python with a raised recursion limit, the
@@ -17,14 +18,6 @@ use wasmtime::component::{HasSelf, Linker};
 /// default; each guest's own limits turn overflow into RangeError /
 /// RecursionError well before this is reached.
 pub const MAX_WASM_STACK: usize = 64 << 20;
-
-/// The guest components, embedded at build time (see `build.rs`).
-const PYTHON_WASM: &[u8] = include_bytes!(env!("GORU_PYTHON_WASM"));
-const PYTHON_SHA256: &str = env!("GORU_PYTHON_SHA256");
-const JS_WASM: &[u8] = include_bytes!(env!("GORU_JS_WASM"));
-const JS_SHA256: &str = env!("GORU_JS_SHA256");
-
-type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Configures an [`Engine`]. Defaults:
 /// - compiled guests are cached in [`crate::default_cache_dir`] (`$GORU_CACHE_DIR`,
@@ -127,37 +120,22 @@ impl EngineBuilder {
             self.pooling.then_some(self.max_instances),
             self.progress.as_deref(),
         )?;
-        let ticker =
-            EpochTicker::start(wasmtime.clone()).map_err(|e| Error::EngineSetup(e.to_string()))?;
-        let mut linker = Linker::new(&wasmtime);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        let guests = Arc::new(Guests::new(
+            wasmtime,
+            self.cache_dir.clone(),
+            self.progress.clone(),
+        )?);
+        let warm = WarmPool::new(self.warm_pool);
+        warm.start(Arc::downgrade(&guests))
             .map_err(|e| Error::EngineSetup(e.to_string()))?;
-        // The guest's file calls go through goru's checks first.
-        crate::modules::fs::add_to_linker(&mut linker, crate::session::HostState::plain_files)
-            .map_err(|e| Error::EngineSetup(e.to_string()))?;
-        crate::bindings::Guest::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| Error::EngineSetup(e.to_string()))?;
-        let engine = Engine {
+        Ok(Engine {
             inner: Arc::new(Inner {
-                wasmtime,
-                ticker,
-                linker,
-                cache_dir: self.cache_dir.clone(),
-                progress: self.progress.clone(),
+                guests,
                 host_functions: self.host_functions.clone(),
-                guests: [OnceLock::new(), OnceLock::new()],
-                compile_lock: Mutex::new(()),
                 pooling,
-                warm: WarmPool::new(self.warm_pool),
+                warm,
             }),
-        };
-        let weak = Arc::downgrade(&engine.inner);
-        engine
-            .inner
-            .warm
-            .start(weak)
-            .map_err(|e| Error::EngineSetup(e.to_string()))?;
-        Ok(engine)
+        })
     }
 }
 
@@ -168,15 +146,9 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) wasmtime: wasmtime::Engine,
-    pub(crate) ticker: EpochTicker,
-    linker: Linker<HostState>,
-    cache_dir: Option<PathBuf>,
-    progress: Option<Progress>,
+struct Inner {
+    guests: Arc<Guests>,
     host_functions: HostFunctions,
-    guests: [OnceLock<GuestPre<HostState>>; 2],
-    compile_lock: Mutex<()>,
     pooling: bool,
     warm: WarmPool,
 }
@@ -196,12 +168,9 @@ impl Engine {
         &self.inner.host_functions
     }
 
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
-    }
-
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> Engine {
-        Engine { inner }
+    /// The compiled guests sessions are started from.
+    pub(crate) fn guests(&self) -> &Guests {
+        &self.inner.guests
     }
 
     /// Whether this engine allocates instances from the pooling allocator
@@ -223,50 +192,13 @@ impl Engine {
 
     /// A ready instance of `language` that fits `memory_limit`, if the warm
     /// pool has one.
-    pub(crate) fn take_warm(&self, language: Language, memory_limit: u64) -> Option<Fresh> {
+    pub(crate) fn take_warm(&self, language: Language, memory_limit: u64) -> Option<Instance> {
         self.inner.warm.take(language, memory_limit)
     }
 
     /// Compiles (or loads from the cache) the guest for `language` now rather
     /// than on its first use. Blocks for seconds on a cold cache.
     pub fn prepare(&self, language: Language) -> Result<(), Error> {
-        self.guest(language).map(|_| ())
-    }
-
-    pub(crate) fn guest(&self, language: Language) -> Result<&GuestPre<HostState>, Error> {
-        let inner = &self.inner;
-        let slot = &inner.guests[language as usize];
-        if let Some(pre) = slot.get() {
-            return Ok(pre);
-        }
-        // One compile per language even when many threads ask at once.
-        let _lock = inner.compile_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pre) = slot.get() {
-            return Ok(pre);
-        }
-        let (wasm, sha256) = match language {
-            Language::Python => (PYTHON_WASM, PYTHON_SHA256),
-            Language::JavaScript => (JS_WASM, JS_SHA256),
-        };
-        let progress = |line: &str| {
-            if let Some(progress) = &inner.progress {
-                progress(line)
-            }
-        };
-        let component = crate::cache::load_or_compile(
-            &inner.wasmtime,
-            inner.cache_dir.as_deref(),
-            language,
-            sha256,
-            wasm,
-            &progress,
-        )?;
-        let load_err = |e: wasmtime::Error| Error::GuestLoad {
-            language,
-            message: e.to_string(),
-        };
-        let instance_pre = inner.linker.instantiate_pre(&component).map_err(load_err)?;
-        let pre = GuestPre::new(instance_pre).map_err(load_err)?;
-        Ok(slot.get_or_init(|| pre))
+        self.inner.guests.get(language).map(|_| ())
     }
 }

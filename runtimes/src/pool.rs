@@ -3,24 +3,24 @@
 //!
 //! One background thread per engine (`goru-warm-pool`) tops the pool up
 //! after every checkout. It only ever instantiates a guest and calls its
-//! `init` with the defaults of [`SessionBuilder::new`]; the instance that
-//! fills the pool is also asked whether an empty entry is complete, which
-//! runs nothing but moves a first run's page faults off the request path
-//! ([`Fresh::touch_run_path`]). No request's code runs there. The question
+//! `init` with the defaults of [`crate::SessionBuilder::new`]
+//! ([`Setup::new`]); the instance that fills the pool is also asked whether
+//! an empty entry is complete, which runs nothing but moves a first run's
+//! page faults off the request path ([`Instance::touch_run_path`]). No request's code runs there. The question
 //! costs more CPU than it saves, so while requests keep the pool below full
 //! the thread makes plain instances, as fast as it can.
 //!
 //! Instances are single-use: a checked-out instance becomes one session and
 //! is dropped with it, and nothing is ever returned to the pool. The thread
-//! holds the engine weakly and ends when the engine is dropped.
+//! holds the guests weakly and ends when the pool is dropped.
 
-use crate::engine::{Engine, Inner};
+use crate::guests::Guests;
 use crate::host_calls::HostCalls;
+use crate::instance::{Instance, Setup};
 use crate::modules::Modules;
-use crate::session::{Fresh, SessionBuilder};
 use crate::{Capabilities, Language, Limits};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long the refill thread waits before trying again after it could not
@@ -54,11 +54,14 @@ struct Shared {
 struct State {
     ready: [Vec<Ready>; 2],
     stopped: bool,
+    /// Whether the refill thread is making an instance (and holds the
+    /// guests while it does).
+    making: bool,
 }
 
 /// An instance in the pool.
 struct Ready {
-    fresh: Fresh,
+    fresh: Instance,
     /// Whether its run path was touched (taken first).
     touched: bool,
 }
@@ -101,14 +104,14 @@ impl WarmPool {
     }
 
     /// Starts the refill thread, unless every target is 0.
-    pub(crate) fn start(&self, engine: Weak<Inner>) -> std::io::Result<()> {
+    pub(crate) fn start(&self, guests: Weak<Guests>) -> std::io::Result<()> {
         if self.shared.targets.iter().all(|&n| n == 0) {
             return Ok(());
         }
         let shared = self.shared.clone();
         let thread = std::thread::Builder::new()
             .name("goru-warm-pool".into())
-            .spawn(move || refill(&shared, &engine))?;
+            .spawn(move || refill(&shared, &guests))?;
         *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
         Ok(())
     }
@@ -117,7 +120,7 @@ impl WarmPool {
     /// bytes of linear memory (one holding more could not start under that
     /// limit; the caller's cold start then reports it as it would without a
     /// pool), and wakes the refill thread.
-    pub(crate) fn take(&self, language: Language, memory_limit: u64) -> Option<Fresh> {
+    pub(crate) fn take(&self, language: Language, memory_limit: u64) -> Option<Instance> {
         let mut state = self.shared.lock();
         let ready = &mut state.ready[language as usize];
         let fits = |r: &Ready| r.fresh.memory_used() <= memory_limit;
@@ -142,34 +145,31 @@ impl WarmPool {
 
 impl Drop for WarmPool {
     fn drop(&mut self) {
-        let ready = {
+        let (ready, making) = {
             let mut state = self.shared.lock();
             state.stopped = true;
-            std::mem::take(&mut state.ready)
+            (std::mem::take(&mut state.ready), state.making)
         };
         self.shared.changed.notify_all();
         drop(ready);
         let thread = self.thread.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(thread) = thread.take() {
-            // The refill thread drops the engine itself when it held the last
-            // reference; it sees `stopped` and ends on its own then. From
-            // any other thread, the refill thread holds no reference (or the
-            // engine would not be dropping) and ends at once.
-            if thread.thread().id() != current_thread_id() {
+            // A refill thread making an instance (which can mean compiling a
+            // guest, for seconds) finishes it, drops the guests if it held
+            // the last reference, sees `stopped` and ends on its own: the
+            // engine's drop does not wait for it. Any other time it ends at
+            // once.
+            if !making {
                 let _ = thread.join();
             }
         }
     }
 }
 
-fn current_thread_id() -> ThreadId {
-    std::thread::current().id()
-}
-
 /// The refill thread: waits for a language below its target, makes one
-/// instance of it, adds it to the pool; until the pool stops or the engine
-/// is gone.
-fn refill(shared: &Shared, engine: &Weak<Inner>) {
+/// instance of it, adds it to the pool; until the pool stops or the guests
+/// are gone.
+fn refill(shared: &Shared, guests: &Weak<Guests>) {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -186,22 +186,25 @@ fn refill(shared: &Shared, engine: &Weak<Inner>) {
             std::thread::sleep(AFTER_CHECKOUT);
         }
         let (language, touch) = {
-            let state = shared.lock();
+            let mut state = shared.lock();
+            if state.stopped {
+                return;
+            }
             let Some(language) = shared.most_needed(&state) else {
                 continue;
             };
+            state.making = true;
             let i = language as usize;
             (language, state.ready[i].len() + 1 == shared.targets[i])
         };
-        let Some(inner) = engine.upgrade() else {
+        let Some(guests_ref) = guests.upgrade() else {
             return;
         };
-        let engine_ref = Engine::from_inner(inner);
-        let made = runtime.block_on(make(&engine_ref, language, touch));
-        // Possibly the last reference: the engine is then dropped here, which
-        // stops the pool.
-        drop(engine_ref);
+        let made = runtime.block_on(make(&guests_ref, language, touch));
+        // Possibly the last reference: the guests are then dropped here.
+        drop(guests_ref);
         let mut state = shared.lock();
+        state.making = false;
         if state.stopped {
             return;
         }
@@ -242,16 +245,17 @@ fn wait_for_work(shared: &Shared) -> Option<bool> {
     }
 }
 
-/// One instance of `language` with the defaults of [`SessionBuilder::new`]
-/// and no host calls (each session sets its own when it takes it); with its
-/// run path touched if `touch` (see [`Fresh::touch_run_path`]).
-async fn make(engine: &Engine, language: Language, touch: bool) -> Option<Fresh> {
-    let builder = SessionBuilder::new(language);
+/// One instance of `language` with the defaults of
+/// [`crate::SessionBuilder::new`] and no host calls (each session sets its
+/// own when it takes it); with its run path touched if `touch` (see
+/// [`Instance::touch_run_path`]).
+async fn make(guests: &Guests, language: Language, touch: bool) -> Option<Instance> {
     let limits = Limits::default();
     let modules = Modules::new(&Capabilities::none(), &limits).ok()?;
-    let calls = HostCalls::new(crate::HostFunctions::new(), modules, limits);
-    let mut fresh = builder.instantiate(engine, calls).await.ok()?;
-    if touch && !fresh.touch_run_path(engine).await {
+    let calls = HostCalls::new(crate::HostFunctions::new(), modules, limits.clone());
+    let setup = Setup::new(language, &limits);
+    let mut fresh = guests.instantiate(&setup, calls).await.ok()?;
+    if touch && !fresh.touch_run_path(guests.ticker()).await {
         return None;
     }
     Some(fresh)
