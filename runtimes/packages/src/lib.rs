@@ -31,16 +31,19 @@ mod installer;
 mod nofollow;
 mod progress;
 mod redact;
+mod report;
 mod request;
+mod reserved;
 mod resolve;
 mod target;
 mod wheel;
 
 pub use error::Error;
 pub use index::{DEFAULT_INDEX_URL, check_index_url};
-pub use installer::{Installer, Package, Report};
+pub use installer::Installer;
 pub use progress::{Event, NoProgress, Progress};
 pub use redact::redact_url;
+pub use report::{Package, Report};
 pub use request::{Request, package_name, version_specifiers};
 pub use target::{Installed, PackageDir};
 

@@ -14,6 +14,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
+use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
@@ -258,4 +259,59 @@ pub(crate) fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> std::io::Result
 /// Splits a relative path into its parent directory and its file name.
 pub(crate) fn split(relative: &Path) -> Option<(&Path, &OsStr)> {
     Some((relative.parent()?, relative.file_name()?))
+}
+
+/// Creates `relative` (already checked) beneath `root` with its
+/// directories, never through a link, never over an existing name, `0644`.
+pub(crate) fn write_new(
+    root: BorrowedFd<'_>,
+    shown: &Path,
+    relative: &str,
+    content: &[u8],
+) -> Result<(), Error> {
+    let path = shown.join(relative);
+    let Some((parent, name)) = split(Path::new(relative)) else {
+        return Err(Error::UnsafePath {
+            path,
+            reason: "it has no file name".into(),
+        });
+    };
+    let dir = open_dir_beneath(root, shown, parent, true)?;
+    let mut file = create_new_file(dir.as_fd(), name).map_err(Error::io(&path))?;
+    file.write_all(content).map_err(Error::io(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Staging lives inside a directory a guest may write to: a link it
+    /// plants there between two writes must stop the write, not redirect it.
+    #[test]
+    fn writes_into_staging_never_go_through_a_planted_link() {
+        let stage = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("mod.py"), "precious\n").unwrap();
+        std::os::unix::fs::symlink(outside.path(), stage.path().join("pkg")).unwrap();
+        std::fs::create_dir(stage.path().join("other")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("mod.py"),
+            stage.path().join("other/mod.py"),
+        )
+        .unwrap();
+        let fd = open_dir_path(stage.path(), false).unwrap();
+
+        let error = write_new(fd.as_fd(), stage.path(), "pkg/new.py", b"x").unwrap_err();
+        assert!(matches!(error, Error::UnsafePath { .. }), "{error:?}");
+        let error = write_new(fd.as_fd(), stage.path(), "other/mod.py", b"x").unwrap_err();
+        assert!(
+            matches!(&error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            "{error:?}"
+        );
+        assert!(!outside.path().join("new.py").exists());
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("mod.py")).unwrap(),
+            "precious\n"
+        );
+    }
 }

@@ -2,8 +2,9 @@
 //! removing from it. Every change happens under a lock file, so two goru
 //! processes never write the same directory at once.
 
-use crate::nofollow;
+use crate::nofollow::{self, write_new};
 use crate::progress::{Event, Progress};
+use crate::reserved::is_reserved;
 use crate::resolve::Resolved;
 use crate::wheel::{UnpackedFile, record_hash};
 use crate::{Error, Limits, request::package_name};
@@ -11,24 +12,16 @@ use pep508_rs::PackageName;
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Names goru itself uses in a package directory. Every name starting with
-/// this is goru's: no wheel may install one, and no RECORD may remove one.
-pub(crate) const RESERVED_PREFIX: &str = ".goru-";
 const LOCK_FILE: &str = ".goru-lock";
 const STAGING_PREFIX: &str = ".goru-staging-";
 const MAX_RECORD_BYTES: u64 = 16 << 20;
 /// Attempts at a fresh staging name before giving up.
 const STAGING_ATTEMPTS: u32 = 100;
-
-/// Whether `relative`'s first component is one of goru's own names.
-pub(crate) fn is_reserved(relative: &str) -> bool {
-    relative.starts_with(RESERVED_PREFIX)
-}
 
 /// A directory of installed packages (`.goru/packages` by default in the
 /// CLI): the layout of a `site-packages`, one `NAME-VERSION.dist-info` per
@@ -488,26 +481,6 @@ fn write_installer_files(
     Ok(())
 }
 
-/// Creates `relative` (already checked) beneath `root` with its
-/// directories, never through a link, never over an existing name, `0644`.
-pub(crate) fn write_new(
-    root: BorrowedFd<'_>,
-    shown: &Path,
-    relative: &str,
-    content: &[u8],
-) -> Result<(), Error> {
-    let path = shown.join(relative);
-    let Some((parent, name)) = nofollow::split(Path::new(relative)) else {
-        return Err(Error::UnsafePath {
-            path,
-            reason: "it has no file name".into(),
-        });
-    };
-    let dir = nofollow::open_dir_beneath(root, shown, parent, true)?;
-    let mut file = nofollow::create_new_file(dir.as_fd(), name).map_err(Error::io(&path))?;
-    file.write_all(content).map_err(Error::io(&path))
-}
-
 fn csv_quote(field: &str) -> String {
     if field.contains([',', '"', '\n']) {
         format!("\"{}\"", field.replace('"', "\"\""))
@@ -541,39 +514,4 @@ fn read_bounded(dir: BorrowedFd<'_>, name: &str, shown: &Path) -> Result<String,
         .read_to_string(&mut text)
         .map_err(Error::io(&path))?;
     Ok(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Staging lives inside a directory a guest may write to: a link it
-    /// plants there between two writes must stop the write, not redirect it.
-    #[test]
-    fn writes_into_staging_never_go_through_a_planted_link() {
-        let stage = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("mod.py"), "precious\n").unwrap();
-        std::os::unix::fs::symlink(outside.path(), stage.path().join("pkg")).unwrap();
-        std::fs::create_dir(stage.path().join("other")).unwrap();
-        std::os::unix::fs::symlink(
-            outside.path().join("mod.py"),
-            stage.path().join("other/mod.py"),
-        )
-        .unwrap();
-        let fd = nofollow::open_dir_path(stage.path(), false).unwrap();
-
-        let error = write_new(fd.as_fd(), stage.path(), "pkg/new.py", b"x").unwrap_err();
-        assert!(matches!(error, Error::UnsafePath { .. }), "{error:?}");
-        let error = write_new(fd.as_fd(), stage.path(), "other/mod.py", b"x").unwrap_err();
-        assert!(
-            matches!(&error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
-            "{error:?}"
-        );
-        assert!(!outside.path().join("new.py").exists());
-        assert_eq!(
-            std::fs::read_to_string(outside.path().join("mod.py")).unwrap(),
-            "precious\n"
-        );
-    }
 }

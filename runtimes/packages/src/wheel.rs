@@ -1,6 +1,8 @@
 //! Wheels: their file names, their metadata, and unpacking them without
 //! letting a single entry leave the directory it is unpacked into.
 
+use crate::nofollow::write_new;
+use crate::reserved::{RESERVED_PREFIX, is_reserved};
 use crate::{Error, Limits, environment};
 use base64::Engine as _;
 use pep440_rs::Version;
@@ -193,14 +195,13 @@ impl Wheel {
                 .by_index_raw(index)
                 .map_err(|e| invalid(format!("entry {index}: {e}")))?;
             let name = entry.name().unwrap_or_default();
-            if install_path(&name, &data_dir).is_some_and(|path| crate::target::is_reserved(&path))
-            {
+            if install_path(&name, &data_dir).is_some_and(|path| is_reserved(&path)) {
                 return Err(Error::UnsafeArchive {
                     file: filename.to_string(),
                     reason: format!(
                         "its entry `{}` would install a name reserved for goru ({}*)",
                         name.escape_debug(),
-                        crate::target::RESERVED_PREFIX
+                        RESERVED_PREFIX
                     ),
                 });
             }
@@ -322,7 +323,7 @@ impl Wheel {
             let Some(destination) = install_path(&name, &data_dir) else {
                 continue;
             };
-            crate::target::write_new(into, shown, &destination, &content).map_err(|e| match e {
+            write_new(into, shown, &destination, &content).map_err(|e| match e {
                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                     invalid(format!("two entries unpack to `{destination}`"))
                 }
