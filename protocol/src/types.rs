@@ -369,3 +369,49 @@ pub struct RunOutputParams {
     /// replaced by U+FFFD).
     pub data: String,
 }
+
+/// The params of a method that takes none (`session/list`, `shutdown`,
+/// `exit`): sent as no params (`null`); an empty object is accepted too,
+/// any member is refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+impl Serialize for NoParams {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl JsonSchema for NoParams {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NoParams".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "null"})
+    }
+}
+
+/// `host/call`'s result: any JSON value, what the guest's call returns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HostCallResult(pub Value);
+
+impl JsonSchema for HostCallResult {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HostCallResult".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"description": "any JSON value: what the guest's call returns"})
+    }
+}
