@@ -8,6 +8,7 @@
 //! contract is the `goru-protocol` crate and docs/protocol.md.
 
 mod admission;
+mod client_state;
 mod config;
 mod connection;
 mod convert;
