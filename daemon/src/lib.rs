@@ -13,6 +13,8 @@ mod config;
 mod connection;
 mod convert;
 mod daemon;
+#[cfg(test)]
+mod dispatch_tests;
 mod handlers;
 mod host_calls;
 mod outbox;
