@@ -233,12 +233,28 @@ async fn initialize_rules() {
             .await;
         assert_eq!(error.data, Some(json!({"supported": [PROTOCOL_VERSION]})));
     }
-    for bad in [String::new(), "a".repeat(200), "has space".into()] {
-        wire.error("initialize", init_params(&bad, &[]), codes::INVALID_PARAMS)
+    for bad in [
+        String::new(),
+        "a".repeat(200),
+        "a b".to_string(),
+        "a/b".to_string(),
+        "é".to_string(),
+    ] {
+        let error = wire
+            .error("initialize", init_params(&bad, &[]), codes::INVALID_PARAMS)
             .await;
+        assert!(
+            error.message.contains("clientId"),
+            "the message names the field: {error}"
+        );
     }
     wire.error("session/list", Value::Null, codes::NOT_INITIALIZED)
         .await;
+    // The longest allowed id, of every allowed character.
+    let longest: String = "Az09_.:-".repeat(16);
+    assert_eq!(longest.len(), 128);
+    let mut longest_wire = Wire::connect(&daemon);
+    longest_wire.initialize(&longest, &[]).await;
     let initialized = wire.initialize("first-client-0001", &[]).await;
     assert_eq!(initialized["protocolVersion"], PROTOCOL_VERSION);
     assert_eq!(initialized["serverInfo"]["name"], "goru-daemon");
@@ -257,6 +273,12 @@ async fn initialize_rules() {
         codes::ALREADY_INITIALIZED,
     )
     .await;
+    // Still initialized as the first id.
+    let session = wire.create_session("python").await;
+    assert_eq!(
+        session_ids(&wire.ok("session/list", Value::Null).await),
+        vec![session]
+    );
     // An id in use on another connection is refused there.
     let mut other = Wire::connect(&daemon);
     other
@@ -314,6 +336,9 @@ async fn unknown_methods_and_notifications() {
         .error("session/fly", json!({}), codes::METHOD_NOT_FOUND)
         .await;
     assert!(error.message.contains("session/fly"), "{error}");
+    // Methods the daemon sends are not served.
+    wire.error("host/call", json!({}), codes::METHOD_NOT_FOUND)
+        .await;
     // A notification's name sent as a request is no request.
     wire.error("exit", Value::Null, codes::METHOD_NOT_FOUND)
         .await;
@@ -329,9 +354,11 @@ async fn unknown_methods_and_notifications() {
     // Notifications get no answer, unknown ones included: the next message
     // is the answer to the next request.
     wire.notify("something/unknown", json!({"a": 1})).await;
+    wire.notify("$/setTrace", json!({"value": "off"})).await;
     wire.notify("session/list", Value::Null).await;
     wire.notify("$/cancelRequest", json!({"wrong": true})).await;
-    wire.ok("session/list", Value::Null).await;
+    let result = wire.ok("session/list", Value::Null).await;
+    assert!(result.get("sessions").is_some(), "{result}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,14 +384,20 @@ async fn sessions_are_created_run_listed_and_closed() {
         .await;
     assert_eq!(result["stdout"], "42\n", "{result}");
     assert_eq!(result["sessionAlive"], true, "{result}");
-    let list = wire.ok("session/list", Value::Null).await;
+    let list = wire.ok("session/list", json!({})).await;
     let mut expected = vec![python.clone(), javascript.clone()];
     expected.sort();
     assert_eq!(session_ids(&list), expected);
     for info in list["sessions"].as_array().unwrap() {
-        let runs = if info["sessionId"] == python { 2 } else { 0 };
+        let (runs, language) = if info["sessionId"] == python {
+            (2, "python")
+        } else {
+            (0, "javascript")
+        };
         assert_eq!(info["runs"], runs, "{info}");
+        assert_eq!(info["language"], language, "{info}");
         assert_eq!(info["busy"], false, "{info}");
+        assert!(info["idleMs"].is_u64(), "{info}");
     }
     assert_eq!(
         wire.ok("session/close", json!({"sessionId": python})).await,
@@ -379,6 +412,12 @@ async fn sessions_are_created_run_listed_and_closed() {
     wire.error(
         "session/close",
         json!({"sessionId": python}),
+        codes::UNKNOWN_SESSION,
+    )
+    .await;
+    wire.error(
+        "session/run",
+        json!({"sessionId": "s-does-not-exist", "code": "print(1)"}),
         codes::UNKNOWN_SESSION,
     )
     .await;
@@ -454,7 +493,18 @@ async fn cancel_request_stops_a_run() {
     // Cancelling what is not in progress is ignored (no answer).
     wire.notify("$/cancelRequest", json!({"id": 12345})).await;
     wire.notify("$/cancelRequest", json!({"id": id})).await;
-    wire.ok("session/list", Value::Null).await;
+    // A one-shot run is cancelled the same way.
+    let id = wire
+        .start(
+            "run",
+            json!({"language": "javascript", "code": "for(;;){}"}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    wire.notify("$/cancelRequest", json!({"id": id})).await;
+    let result = wire.response(&id).await.unwrap();
+    assert_eq!(result["outcome"], "cancelled", "{result}");
+    assert_eq!(result["exitCode"], 130);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
