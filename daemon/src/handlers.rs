@@ -87,6 +87,8 @@ pub(crate) async fn handle(
         return Err(unknown_method(&method));
     };
     match handler {
+        // The reader answers these two itself ([`lifecycle`]); served the
+        // same way should one come here.
         Handler::Initialize => serve::<method::Initialize>(params, |p| initialize(state, p)),
         Handler::Shutdown => shutdown(state, params),
         Handler::SessionCreate => {
