@@ -2,10 +2,11 @@
 //!
 //! JSON-RPC 2.0, framed as the Language Server Protocol frames it
 //! (`Content-Length: N\r\n\r\n` then N bytes of JSON), the same over stdio
-//! and over a local socket. The method names, their params and results, and
-//! the error codes here are the contract other clients build against; the
-//! full spec with an example session is docs/protocol.md, and
-//! docs/protocol.schema.json is generated from these types ([`schema`]).
+//! and over a local socket. The methods ([`method`]: each one's name,
+//! direction, params and result) and the error codes here are the contract
+//! other clients build against; the full spec with an example session is
+//! docs/protocol.md, and docs/protocol.schema.json is generated from the
+//! method table ([`schema`]).
 
 pub mod codes;
 pub mod echo;
