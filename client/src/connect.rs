@@ -146,7 +146,6 @@ fn wire_limits(limits: &Limits, given: GivenLimits, ceiling: &wire::Limits) -> w
 /// Tells the user why the run did not simply finish, in the words of the
 /// in-process run (`limits`: what the run was given).
 fn report(result: &RunResult, limits: &wire::Limits, language: Language) {
-    let message = result.message.as_deref().unwrap_or_default();
     let status = match result.outcome {
         OutcomeKind::Ok | OutcomeKind::Incomplete | OutcomeKind::Exit => return,
         OutcomeKind::Exception => {
@@ -162,29 +161,39 @@ fn report(result: &RunResult, limits: &wire::Limits, language: Language) {
             return;
         }
         OutcomeKind::Timeout => Status::Timeout {
-            limit: Duration::from_millis(limits.timeout_ms.unwrap_or_default()),
+            limit: Duration::from_millis(limit_value(result, limits.timeout_ms)),
         },
         OutcomeKind::MemoryLimit => Status::MemoryLimit {
-            limit: limits.memory_bytes.unwrap_or_default(),
+            limit: limit_value(result, limits.memory_bytes),
         },
         OutcomeKind::OutputLimit => Status::OutputLimit {
-            // The daemon's message starts with the stream's name.
-            stream: if message.starts_with("stderr") {
-                Stream::Stderr
-            } else {
-                Stream::Stdout
+            stream: match result.limit.as_ref().and_then(|limit| limit.stream) {
+                Some(OutputStream::Stderr) => Stream::Stderr,
+                Some(OutputStream::Stdout) | None => Stream::Stdout,
             },
-            limit: limits.max_output_bytes.unwrap_or_default(),
+            limit: limit_value(result, limits.max_output_bytes),
         },
         OutcomeKind::Crashed => Status::Crashed {
-            message: message
-                .strip_prefix("the guest crashed: ")
-                .unwrap_or(message)
-                .to_string(),
+            message: result
+                .trap
+                .clone()
+                .or_else(|| result.message.clone())
+                .unwrap_or_default(),
         },
         OutcomeKind::Cancelled => Status::Cancelled,
     };
     report_status(&status, language);
+}
+
+/// The value of the limit the run passed, as the result names it; what the
+/// run was `given` for a daemon that does not say.
+fn limit_value(result: &RunResult, given: Option<u64>) -> u64 {
+    result
+        .limit
+        .as_ref()
+        .map(|limit| limit.value)
+        .or(given)
+        .unwrap_or_default()
 }
 
 /// What to tell the user when talking to the daemon failed.

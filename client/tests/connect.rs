@@ -476,6 +476,21 @@ async fn goru_connect_passes_flags_as_limits_capabilities_and_argv() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn goru_connect_names_the_stream_that_passed_the_output_limit() {
+    let daemon = TestDaemon::start().await;
+    let flood = "import sys; sys.stderr.write('x' * 5000)";
+    let args = ["--max-output", "1KiB", "-l", "python", "-c", flood];
+    let run = goru_connect(&daemon, &args).await;
+    assert_eq!(run.code, 153, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("output truncated: stderr passed its 1KiB limit"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn goru_connect_lowers_default_limits_to_the_daemons() {
     let mut config = Config::default();
     config.session_limits.timeout = Duration::from_secs(1);

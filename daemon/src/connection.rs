@@ -4,19 +4,22 @@
 //! requests in progress are capped (the reader waits for one to finish
 //! before reading more), and the outbox is bounded in frames and bytes (a
 //! client that does not read makes the daemon stop reading it).
+//!
+//! This module owns only the transport; what the daemon knows of the client
+//! is [`ClientState`], and the methods are served by [`crate::handlers`].
 
 use crate::admission::{Admission, WaitingPlace};
+use crate::client_state::ClientState;
 use crate::daemon::Daemon;
-use crate::handlers;
+use crate::handlers::{self, Handler};
 use crate::outbox::{Inbox, outbox};
 use crate::peer::Peer;
 use crate::registry::lock;
 use goru_protocol::framing::{FrameError, read_body, read_header, skip_body, write_frame};
-use goru_protocol::types::CancelParams;
-use goru_protocol::{ErrorObject, Id, Message, Response, codes, methods};
+use goru_protocol::method;
+use goru_protocol::{ErrorObject, Id, Message, Response, codes};
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
@@ -36,33 +39,15 @@ pub enum ConnectionEnd {
     Abrupt,
 }
 
-/// What the request handlers share about their connection.
-pub(crate) struct Connection {
-    pub(crate) daemon: Daemon,
-    pub(crate) number: u64,
-    pub(crate) peer: Peer,
-    /// The client id, once `initialize` succeeded. Held while `initialize`
-    /// binds it, so that of pipelined `initialize` requests only one binds.
-    pub(crate) client_id: Mutex<Option<String>>,
+/// One connection's transport: its frames out, its requests in progress,
+/// and the client state its handlers work on.
+struct Connection {
+    daemon: Daemon,
+    peer: Peer,
+    client: Arc<ClientState>,
     /// The place among connections waiting to initialize; left on `initialize`.
-    pub(crate) waiting_place: Mutex<Option<WaitingPlace>>,
-    pub(crate) shutdown: AtomicBool,
+    waiting_place: Mutex<Option<WaitingPlace>>,
     in_flight: Mutex<HashMap<Id, CancellationToken>>,
-}
-
-impl Connection {
-    pub(crate) fn client_id(&self) -> Result<String, ErrorObject> {
-        lock(&self.client_id).clone().ok_or_else(|| {
-            ErrorObject::new(
-                codes::NOT_INITIALIZED,
-                "send `initialize` before any other request",
-            )
-        })
-    }
-
-    fn is_initialized(&self) -> bool {
-        lock(&self.client_id).is_some()
-    }
 }
 
 impl Daemon {
@@ -99,13 +84,13 @@ impl Daemon {
             }
             None => (None, None),
         };
+        let peer = Peer::new(outbox);
+        let client = ClientState::new(self.clone(), self.next_connection(), peer.clone());
         let connection = Arc::new(Connection {
             daemon: self.clone(),
-            number: self.next_connection(),
-            peer: Peer::new(outbox),
-            client_id: Mutex::new(None),
+            peer,
+            client: Arc::new(client),
             waiting_place: Mutex::new(place),
-            shutdown: AtomicBool::new(false),
             in_flight: Mutex::new(HashMap::new()),
         });
         let end = tokio::select! {
@@ -127,12 +112,7 @@ impl Daemon {
         for token in tokens {
             token.cancel();
         }
-        let client_id = lock(&connection.client_id).clone();
-        if let Some(client_id) = client_id {
-            self.inner
-                .registry
-                .detach(&client_id, connection.number, end == ConnectionEnd::Clean);
-        }
+        connection.client.detach(end == ConnectionEnd::Clean);
         connection.peer.fail_pending();
         drop(connection);
         // The writer ends once every handler has sent its last frame.
@@ -171,7 +151,7 @@ async fn admission_refused(
         () = tokio::time::sleep_until(deadline) => {}
         () = evicted.cancelled() => {}
     }
-    if connection.is_initialized() {
+    if connection.client.is_initialized() {
         return std::future::pending().await;
     }
     let timeout = connection.daemon.config().initialize_timeout.as_millis() as u64;
@@ -253,7 +233,7 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R
                 // In the order read: a request read after `shutdown` is
                 // refused, and `initialize` and `shutdown` take effect
                 // before the next message is read.
-                if connection.shutdown.load(Ordering::Acquire) {
+                if connection.client.is_shut_down() {
                     let error = ErrorObject::new(
                         codes::INVALID_REQUEST,
                         "`shutdown` was received: only the `exit` notification may follow",
@@ -261,7 +241,12 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R
                     respond(connection, Some(request.id), Err(error)).await;
                     continue;
                 }
-                if let Some(result) = handlers::lifecycle(connection, &mut request) {
+                if let Some(result) = handlers::lifecycle(&connection.client, &mut request) {
+                    if connection.client.is_initialized() {
+                        // A client now: its place among connections waiting
+                        // to initialize is free.
+                        lock(&connection.waiting_place).take();
+                    }
                     respond(connection, Some(request.id), result).await;
                     continue;
                 }
@@ -289,29 +274,31 @@ async fn read_loop<R: AsyncRead + Unpin>(connection: &Arc<Connection>, reader: R
                 let connection = connection.clone();
                 tokio::spawn(async move {
                     let id = request.id.clone();
-                    let result = handlers::handle(&connection, request, token).await;
+                    let result = handlers::handle(&connection.client, request, token).await;
                     lock(&connection.in_flight).remove(&id);
                     respond(&connection, Some(id), result).await;
                     drop(permit);
                 });
             }
-            Message::Notification(notification) => match notification.method.as_str() {
-                methods::EXIT => {
-                    return if connection.shutdown.load(Ordering::Acquire) {
+            Message::Notification(notification) => match Handler::of(&notification.method) {
+                Some(Handler::Exit) => {
+                    return if connection.client.is_shut_down() {
                         ConnectionEnd::Clean
                     } else {
                         ConnectionEnd::Abrupt
                     };
                 }
-                methods::CANCEL_REQUEST => {
-                    let params = notification.params.unwrap_or_default();
-                    if let Ok(CancelParams { id }) = serde_json::from_value(params)
-                        && let Some(token) = lock(&connection.in_flight).get(&id)
+                Some(Handler::CancelRequest) => {
+                    let params = notification.params;
+                    if let Some(cancel) =
+                        handlers::notification_params::<method::CancelRequest>(params)
+                        && let Some(token) = lock(&connection.in_flight).get(&cancel.id)
                     {
                         token.cancel();
                     }
                 }
-                // JSON-RPC: notifications get no answer, unknown ones included.
+                // JSON-RPC: notifications get no answer, unknown ones (and
+                // requests sent as notifications) included.
                 _ => {}
             },
             Message::Response(response) => {

@@ -305,8 +305,44 @@ pub(crate) fn run_result(
         clipped: outcome.clipped,
         exit_code: status.exit_code(),
         message,
+        limit: limit_passed(status),
+        trap: match status {
+            Status::Crashed { message } => Some(message.clone()),
+            _ => None,
+        },
         duration_ms: outcome.duration.as_secs_f64() * 1000.0,
         session_alive,
+    }
+}
+
+/// The limit a run ended at, for the result's `limit`.
+fn limit_passed(status: &Status) -> Option<wire::LimitPassed> {
+    let (name, value, stream) = match status {
+        Status::Timeout { limit } => (
+            wire::LimitName::TimeoutMs,
+            u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+            None,
+        ),
+        Status::MemoryLimit { limit } => (wire::LimitName::MemoryBytes, *limit, None),
+        Status::OutputLimit { stream, limit } => (
+            wire::LimitName::MaxOutputBytes,
+            *limit,
+            Some(wire_stream(*stream)),
+        ),
+        _ => return None,
+    };
+    Some(wire::LimitPassed {
+        name,
+        value,
+        stream,
+    })
+}
+
+/// The wire name of an output stream.
+pub(crate) fn wire_stream(stream: goru_runtimes::Stream) -> wire::OutputStream {
+    match stream {
+        goru_runtimes::Stream::Stdout => wire::OutputStream::Stdout,
+        goru_runtimes::Stream::Stderr => wire::OutputStream::Stderr,
     }
 }
 
@@ -529,5 +565,56 @@ mod tests {
         );
         let err = capabilities(&wire::Capabilities(map), &ceiling, &Policy::open()).unwrap_err();
         assert!(err.message.contains("must be absolute"), "{}", err.message);
+    }
+
+    fn ended(status: Status) -> RunResult {
+        let outcome = Outcome {
+            status,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            duration: Duration::from_millis(1),
+            clipped: false,
+        };
+        run_result(&outcome, String::new(), String::new(), None)
+    }
+
+    #[test]
+    fn a_result_names_the_limit_passed_and_the_trap_apart_from_its_message() {
+        let output = ended(Status::OutputLimit {
+            stream: goru_runtimes::Stream::Stderr,
+            limit: 64,
+        });
+        let limit = output.limit.unwrap();
+        assert_eq!(limit.name, wire::LimitName::MaxOutputBytes);
+        assert_eq!(limit.value, 64);
+        assert_eq!(limit.stream, Some(wire::OutputStream::Stderr));
+        let timeout = ended(Status::Timeout {
+            limit: Duration::from_millis(250),
+        });
+        assert_eq!(
+            serde_json::to_value(timeout.limit).unwrap(),
+            json!({"name": "timeoutMs", "value": 250})
+        );
+        assert_eq!(
+            ended(Status::MemoryLimit { limit: 1 << 20 })
+                .limit
+                .unwrap()
+                .name,
+            wire::LimitName::MemoryBytes
+        );
+        let crashed = ended(Status::Crashed {
+            message: "wasm trap: call stack exhausted".into(),
+        });
+        assert_eq!(
+            crashed.trap.as_deref(),
+            Some("wasm trap: call stack exhausted")
+        );
+        assert_eq!(
+            crashed.message.as_deref(),
+            Some("the guest crashed: wasm trap: call stack exhausted")
+        );
+        assert_eq!(crashed.limit, None);
+        let ok = ended(Status::Ok { value: None });
+        assert_eq!((ok.limit, ok.trap), (None, None));
     }
 }

@@ -1,57 +1,111 @@
-//! One function per method.
+//! One typed function per method of the table ([`goru_protocol::method`]):
+//! each takes its method's `Params` and returns its `Result`, so a
+//! handler cannot disagree with the schema.
 
-use crate::connection::Connection;
+use crate::client_state::ClientState;
 use crate::convert;
 use crate::host_calls::{self, MAX_HOST_FUNCTIONS};
 use crate::output::{RunOutput, Streamed};
 use crate::peer::Peer;
-use crate::registry::{RunContext, SessionSlot, lock};
+use crate::registry::{RunContext, SessionSlot};
+use goru_protocol::method::{self, Kind, Method, Notification as _};
 use goru_protocol::types::*;
-use goru_protocol::{ErrorObject, Id, PROTOCOL_VERSION, Request, codes, methods};
-use goru_runtimes::{Error, Language, Session, SessionBuilder, StartError, Stdin, Stream};
+use goru_protocol::{ErrorObject, Id, PROTOCOL_VERSION, Request, codes};
+use goru_runtimes::{Error, Language, Session, SessionBuilder, StartError, Stdin};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The longest client id accepted.
 const MAX_CLIENT_ID: usize = 128;
 
+/// The methods a client may send, each with its handler. The dispatch
+/// matches on this exhaustively; a test checks that every client-to-daemon
+/// method of the table has a handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Handler {
+    Initialize,
+    Shutdown,
+    SessionCreate,
+    SessionRun,
+    SessionClose,
+    SessionList,
+    Run,
+    /// A notification: the transport ends the connection.
+    Exit,
+    /// A notification: the transport cancels the request it names.
+    CancelRequest,
+}
+
+impl Handler {
+    pub(crate) fn of(name: &str) -> Option<Handler> {
+        Some(match name {
+            method::Initialize::NAME => Handler::Initialize,
+            method::Shutdown::NAME => Handler::Shutdown,
+            method::SessionCreate::NAME => Handler::SessionCreate,
+            method::SessionRun::NAME => Handler::SessionRun,
+            method::SessionClose::NAME => Handler::SessionClose,
+            method::SessionList::NAME => Handler::SessionList,
+            method::Run::NAME => Handler::Run,
+            method::Exit::NAME => Handler::Exit,
+            method::CancelRequest::NAME => Handler::CancelRequest,
+            _ => return None,
+        })
+    }
+
+    /// Whether the method is a request or a notification.
+    pub(crate) fn kind(self) -> Kind {
+        match self {
+            Handler::Exit | Handler::CancelRequest => Kind::Notification,
+            _ => Kind::Request,
+        }
+    }
+}
+
+fn unknown_method(method: &str) -> ErrorObject {
+    ErrorObject::new(
+        codes::METHOD_NOT_FOUND,
+        format!("unknown method `{method}`"),
+    )
+}
+
+/// Serves a request that runs in a task of its own (every request but
+/// `initialize` and `shutdown`).
 pub(crate) async fn handle(
-    connection: &Arc<Connection>,
+    state: &Arc<ClientState>,
     request: Request,
     cancel: CancellationToken,
 ) -> Result<Value, ErrorObject> {
-    let mut request = request;
-    if let Some(result) = lifecycle(connection, &mut request) {
-        return result;
-    }
     let Request { id, method, params } = request;
-    if lock(&connection.client_id).is_none() {
-        // Checked before the params, so a client learns the order first.
-        connection.client_id()?;
-    }
-    match method.as_str() {
-        methods::SESSION_CREATE => session_create(connection, parse(params)?).await,
-        methods::SESSION_RUN => session_run(connection, id, parse(params)?, cancel).await,
-        methods::SESSION_CLOSE => session_close(connection, parse(params)?),
-        methods::SESSION_LIST => {
-            let NoParams {} = parse(params)?;
-            let sessions = connection
-                .daemon
-                .inner
-                .registry
-                .list(&connection.client_id()?);
-            to_value(SessionListResult { sessions })
+    // Checked before the method and its params, so a client learns the order first.
+    state.client_id()?;
+    let Some(handler) = Handler::of(&method).filter(|h| h.kind() == Kind::Request) else {
+        return Err(unknown_method(&method));
+    };
+    match handler {
+        // The reader answers these two itself ([`lifecycle`]); served the
+        // same way should one come here.
+        Handler::Initialize => serve::<method::Initialize>(params, |p| initialize(state, p)),
+        Handler::Shutdown => shutdown(state, params),
+        Handler::SessionCreate => {
+            serve_async::<method::SessionCreate, _>(params, |p| session_create(state, p)).await
         }
-        methods::RUN => run(connection, id, parse(params)?, cancel).await,
-        _ => Err(ErrorObject::new(
-            codes::METHOD_NOT_FOUND,
-            format!("unknown method `{method}`"),
-        )),
+        Handler::SessionRun => {
+            serve_async::<method::SessionRun, _>(params, |p| session_run(state, id, p, cancel))
+                .await
+        }
+        Handler::SessionClose => serve::<method::SessionClose>(params, |p| session_close(state, p)),
+        Handler::SessionList => serve::<method::SessionList>(params, |NoParams {}| {
+            Ok(SessionListResult {
+                sessions: state.sessions()?.list(),
+            })
+        }),
+        Handler::Run => serve_async::<method::Run, _>(params, |p| run(state, id, p, cancel)).await,
+        Handler::Exit | Handler::CancelRequest => Err(unknown_method(&method)),
     }
 }
 
@@ -62,28 +116,53 @@ pub(crate) async fn handle(
 /// `exit` right behind `shutdown` ends cleanly, and of pipelined
 /// `initialize` requests the first binds. `None`: another method.
 pub(crate) fn lifecycle(
-    connection: &Arc<Connection>,
+    state: &ClientState,
     request: &mut Request,
 ) -> Option<Result<Value, ErrorObject>> {
-    match request.method.as_str() {
-        methods::INITIALIZE => {
-            Some(parse(request.params.take()).and_then(|params| initialize(connection, params)))
-        }
-        methods::SHUTDOWN => Some(shutdown(connection, request.params.take())),
+    match Handler::of(&request.method)? {
+        Handler::Initialize => Some(serve::<method::Initialize>(
+            request.params.take(),
+            |params| initialize(state, params),
+        )),
+        Handler::Shutdown => Some(shutdown(state, request.params.take())),
         _ => None,
     }
 }
 
-fn shutdown(connection: &Connection, params: Option<Value>) -> Result<Value, ErrorObject> {
-    connection.client_id()?;
-    let NoParams {} = parse(params)?;
-    connection.shutdown.store(true, Ordering::Release);
-    Ok(Value::Null)
+/// Parses `M`'s params, runs its handler, and gives its result as JSON.
+fn serve<M: Method>(
+    params: Option<Value>,
+    handler: impl FnOnce(M::Params) -> Result<M::Result, ErrorObject>,
+) -> Result<Value, ErrorObject> {
+    to_value(handler(parse(params)?)?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoParams {}
+/// As [`serve`], for a handler that waits.
+async fn serve_async<M: Method, F>(
+    params: Option<Value>,
+    handler: impl FnOnce(M::Params) -> F,
+) -> Result<Value, ErrorObject>
+where
+    F: Future<Output = Result<M::Result, ErrorObject>>,
+{
+    to_value(handler(parse(params)?).await?)
+}
+
+/// A notification's params, typed by the table; `None` when they do not
+/// parse (a notification has nobody to tell).
+pub(crate) fn notification_params<N: method::Notification>(
+    params: Option<Value>,
+) -> Option<N::Params> {
+    parse(params).ok()
+}
+
+fn shutdown(state: &ClientState, params: Option<Value>) -> Result<Value, ErrorObject> {
+    state.client_id()?;
+    serve::<method::Shutdown>(params, |NoParams {}| {
+        state.shut_down();
+        Ok(())
+    })
+}
 
 /// The params as `T`; errors name the field at fault (`limits.timeoutMs:
 /// invalid type...`), which serde alone does not for wrong types.
@@ -106,59 +185,43 @@ fn to_value(value: impl Serialize) -> Result<Value, ErrorObject> {
 }
 
 fn initialize(
-    connection: &Arc<Connection>,
+    state: &ClientState,
     params: InitializeParams,
-) -> Result<Value, ErrorObject> {
-    let invalid = |message: String| Err(ErrorObject::new(codes::INVALID_PARAMS, message));
-    // Held until the id is bound: pipelined `initialize` requests run
-    // concurrently, and only one may bind an id.
-    let mut bound = lock(&connection.client_id);
-    if bound.is_some() {
-        return Err(ErrorObject::new(
-            codes::ALREADY_INITIALIZED,
-            "this connection is already initialized",
-        ));
-    }
-    if params.protocol_version != PROTOCOL_VERSION {
-        return Err(ErrorObject::new(
-            codes::UNSUPPORTED_PROTOCOL_VERSION,
-            format!(
-                "protocol version {} is not supported; this daemon speaks {PROTOCOL_VERSION}",
-                params.protocol_version
-            ),
-        )
-        .with_data(json!({"supported": [PROTOCOL_VERSION]})));
-    }
-    let id = &params.client_id;
-    if id.is_empty()
-        || id.len() > MAX_CLIENT_ID
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
-    {
-        return invalid(format!(
-            "`clientId` must be 1 to {MAX_CLIENT_ID} characters of A-Z a-z 0-9 _ . : -"
-        ));
-    }
-    if params.host_functions.len() > MAX_HOST_FUNCTIONS {
-        return invalid(format!("at most {MAX_HOST_FUNCTIONS} host functions"));
-    }
-    if let Err(err) = host_calls::validate(&params.host_functions) {
-        return invalid(err.to_string());
-    }
-    let daemon = &connection.daemon;
-    let sessions = daemon.inner.registry.attach(
-        id,
-        connection.number,
-        connection.peer.clone(),
-        params.host_functions,
-    )?;
-    *bound = Some(id.clone());
-    drop(bound);
-    // A client now: its place among connections waiting to initialize is free.
-    lock(&connection.waiting_place).take();
-    let config = daemon.config();
-    to_value(InitializeResult {
+) -> Result<InitializeResult, ErrorObject> {
+    let check = || {
+        let invalid = |message: String| Err(ErrorObject::new(codes::INVALID_PARAMS, message));
+        if params.protocol_version != PROTOCOL_VERSION {
+            return Err(ErrorObject::new(
+                codes::UNSUPPORTED_PROTOCOL_VERSION,
+                format!(
+                    "protocol version {} is not supported; this daemon speaks {PROTOCOL_VERSION}",
+                    params.protocol_version
+                ),
+            )
+            .with_data(json!({"supported": [PROTOCOL_VERSION]})));
+        }
+        let id = &params.client_id;
+        if id.is_empty()
+            || id.len() > MAX_CLIENT_ID
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
+        {
+            return invalid(format!(
+                "`clientId` must be 1 to {MAX_CLIENT_ID} characters of A-Z a-z 0-9 _ . : -"
+            ));
+        }
+        if params.host_functions.len() > MAX_HOST_FUNCTIONS {
+            return invalid(format!("at most {MAX_HOST_FUNCTIONS} host functions"));
+        }
+        if let Err(err) = host_calls::validate(&params.host_functions) {
+            return invalid(err.to_string());
+        }
+        Ok(())
+    };
+    let sessions = state.bind(&params.client_id, params.host_functions.clone(), check)?;
+    let config = state.config();
+    Ok(InitializeResult {
         protocol_version: PROTOCOL_VERSION,
         server_info: ServerInfo {
             name: "goru-daemon".into(),
@@ -198,8 +261,8 @@ struct SandboxSpec {
 }
 
 fn sandbox(
-    connection: &Arc<Connection>,
-    client_id: &str,
+    state: &ClientState,
+    host_functions: (&str, &[String]),
     session_id: Option<String>,
     spec: SandboxSpec,
 ) -> Result<Sandbox, ErrorObject> {
@@ -210,25 +273,17 @@ fn sandbox(
         argv,
         stdin,
     } = spec;
-    let daemon = &connection.daemon;
-    let limits = convert::limits(&limits, &daemon.config().session_limits)?;
-    let capabilities = convert::capabilities(
-        &capabilities,
-        &daemon.config().capability_limits,
-        &daemon.config().policy,
-    )?;
+    let config = state.config();
+    let limits = convert::limits(&limits, &config.session_limits)?;
+    let capabilities =
+        convert::capabilities(&capabilities, &config.capability_limits, &config.policy)?;
     let output = Arc::new(RunOutput::default());
     let context = Arc::new(RunContext {
         session_id,
         ..RunContext::default()
     });
-    let names = daemon.inner.registry.host_functions(client_id);
-    let functions = host_calls::forwarding(
-        Arc::downgrade(&daemon.inner),
-        client_id,
-        &names,
-        context.clone(),
-    );
+    let (client_id, names) = host_functions;
+    let functions = host_calls::forwarding(state.weak_daemon(), client_id, names, context.clone());
     let mut builder = SessionBuilder::new(language);
     if let Some(stdin) = stdin {
         builder.stdin(Stdin::Bytes(stdin.into_bytes()));
@@ -266,10 +321,10 @@ fn new_session_id() -> String {
 }
 
 async fn session_create(
-    connection: &Arc<Connection>,
+    state: &ClientState,
     params: SessionCreateParams,
-) -> Result<Value, ErrorObject> {
-    let client_id = connection.client_id()?;
+) -> Result<SessionCreateResult, ErrorObject> {
+    let sessions = state.sessions()?;
     let language = convert::language(params.language);
     let session_id = new_session_id();
     let spec = SandboxSpec {
@@ -279,12 +334,17 @@ async fn session_create(
         argv: params.argv,
         stdin: None,
     };
-    let sandbox = sandbox(connection, &client_id, Some(session_id.clone()), spec)?;
-    let registry = &connection.daemon.inner.registry;
-    let reservation = registry.reserve(&client_id)?;
+    let names = sessions.host_functions();
+    let sandbox = sandbox(
+        state,
+        (sessions.client_id(), &names),
+        Some(session_id.clone()),
+        spec,
+    )?;
+    let reservation = sessions.reserve()?;
     let session = sandbox
         .builder
-        .start(&connection.daemon.inner.engine)
+        .start(state.engine())
         .await
         .map_err(start_error)?;
     let slot = SessionSlot::new(
@@ -294,8 +354,8 @@ async fn session_create(
         sandbox.output,
         sandbox.context,
     );
-    registry.insert(reservation, Arc::new(slot));
-    to_value(SessionCreateResult { session_id })
+    sessions.insert(reservation, Arc::new(slot));
+    Ok(SessionCreateResult { session_id })
 }
 
 fn unknown_session(session_id: &str) -> ErrorObject {
@@ -306,15 +366,14 @@ fn unknown_session(session_id: &str) -> ErrorObject {
 }
 
 async fn session_run(
-    connection: &Arc<Connection>,
+    state: &ClientState,
     request_id: Id,
     params: SessionRunParams,
     cancel: CancellationToken,
-) -> Result<Value, ErrorObject> {
-    let client_id = connection.client_id()?;
-    let registry = &connection.daemon.inner.registry;
-    let slot = registry
-        .get(&client_id, &params.session_id)
+) -> Result<RunResult, ErrorObject> {
+    let sessions = state.sessions()?;
+    let slot = sessions
+        .get(&params.session_id)
         .ok_or_else(|| unknown_session(&params.session_id))?;
     let Ok(mut session) = slot.session.try_lock() else {
         return Err(ErrorObject::new(
@@ -329,7 +388,7 @@ async fn session_run(
         &mut session,
         &slot.output,
         &slot.context,
-        &connection.peer,
+        state.peer(),
         request_id,
         params.stream,
         (&params.code, filename, convert::mode(params.mode)),
@@ -340,11 +399,11 @@ async fn session_run(
     let alive = session.is_alive();
     drop(session);
     if !alive {
-        registry.remove(&client_id, &slot.id);
+        sessions.remove(&slot.id);
     }
     match result {
         Ok((outcome, stdout, stderr)) => {
-            to_value(convert::run_result(&outcome, stdout, stderr, Some(alive)))
+            Ok(convert::run_result(&outcome, stdout, stderr, Some(alive)))
         }
         Err(Error::SessionDead(_)) => Err(unknown_session(&params.session_id)),
         Err(err) => Err(ErrorObject::new(codes::INTERNAL_ERROR, err.to_string())),
@@ -396,14 +455,10 @@ fn forward_output(
                     let params = RunOutputParams {
                         session_id: session_id.clone(),
                         request_id: request_id.clone(),
-                        stream: match stream {
-                            Stream::Stdout => OutputStream::Stdout,
-                            Stream::Stderr => OutputStream::Stderr,
-                        },
+                        stream: convert::wire_stream(stream),
                         data,
                     };
-                    let params = serde_json::to_value(params).expect("output params serialize");
-                    if !peer.notify(methods::RUN_OUTPUT, params).await {
+                    if !peer.notify::<method::RunOutput>(params).await {
                         return;
                     }
                 }
@@ -413,29 +468,23 @@ fn forward_output(
     (streamed, task)
 }
 
-fn session_close(
-    connection: &Arc<Connection>,
-    params: SessionCloseParams,
-) -> Result<Value, ErrorObject> {
-    let client_id = connection.client_id()?;
-    let slot = connection
-        .daemon
-        .inner
-        .registry
-        .remove(&client_id, &params.session_id)
+fn session_close(state: &ClientState, params: SessionCloseParams) -> Result<(), ErrorObject> {
+    let slot = state
+        .sessions()?
+        .remove(&params.session_id)
         .ok_or_else(|| unknown_session(&params.session_id))?;
     // A run in progress ends as `cancelled`; the session is freed when it does.
     slot.cancel_run();
-    Ok(Value::Null)
+    Ok(())
 }
 
 async fn run(
-    connection: &Arc<Connection>,
+    state: &ClientState,
     request_id: Id,
     params: RunParams,
     cancel: CancellationToken,
-) -> Result<Value, ErrorObject> {
-    let client_id = connection.client_id()?;
+) -> Result<RunResult, ErrorObject> {
+    let sessions = state.sessions()?;
     let language = convert::language(params.language);
     let spec = SandboxSpec {
         language,
@@ -444,10 +493,11 @@ async fn run(
         argv: params.argv,
         stdin: params.stdin,
     };
-    let sandbox = sandbox(connection, &client_id, None, spec)?;
-    let _reservation = connection.daemon.inner.registry.reserve(&client_id)?;
+    let names = sessions.host_functions();
+    let sandbox = sandbox(state, (sessions.client_id(), &names), None, spec)?;
+    let _reservation = sessions.reserve()?;
     let started = std::time::Instant::now();
-    let mut session = match sandbox.builder.start(&connection.daemon.inner.engine).await {
+    let mut session = match sandbox.builder.start(state.engine()).await {
         Ok(session) => session,
         // A limit hit while starting is the run's outcome, as in the CLI.
         Err(StartError::Limit(status)) => {
@@ -458,7 +508,7 @@ async fn run(
                 duration: started.elapsed(),
                 clipped: false,
             };
-            return to_value(convert::run_result(
+            return Ok(convert::run_result(
                 &outcome,
                 String::new(),
                 String::new(),
@@ -472,7 +522,7 @@ async fn run(
         &mut session,
         &sandbox.output,
         &sandbox.context,
-        &connection.peer,
+        state.peer(),
         request_id,
         params.stream,
         (&params.code, filename, goru_runtimes::Mode::Exec),
@@ -482,8 +532,36 @@ async fn run(
     match result {
         Ok((mut outcome, stdout, stderr)) => {
             outcome.duration = started.elapsed();
-            to_value(convert::run_result(&outcome, stdout, stderr, None))
+            Ok(convert::run_result(&outcome, stdout, stderr, None))
         }
         Err(err) => Err(ErrorObject::new(codes::INTERNAL_ERROR, err.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use goru_protocol::method::{ALL, Direction};
+
+    #[test]
+    fn every_method_a_client_sends_has_a_handler_of_its_kind() {
+        for method in ALL
+            .iter()
+            .filter(|m| m.direction == Direction::ClientToDaemon)
+        {
+            let handler = Handler::of(method.name)
+                .unwrap_or_else(|| panic!("no handler for `{}`", method.name));
+            assert_eq!(handler.kind(), method.kind, "`{}`", method.name);
+        }
+    }
+
+    #[test]
+    fn methods_the_daemon_sends_are_not_served() {
+        for method in ALL
+            .iter()
+            .filter(|m| m.direction == Direction::DaemonToClient)
+        {
+            assert_eq!(Handler::of(method.name), None, "`{}`", method.name);
+        }
     }
 }

@@ -4,8 +4,9 @@
 use crate::daemon::Inner;
 use crate::peer::PeerError;
 use crate::registry::RunContext;
+use goru_protocol::Id;
+use goru_protocol::method::HostCall;
 use goru_protocol::types::HostCallParams;
-use goru_protocol::{Id, methods};
 use goru_runtimes::{HostFunctions, InvalidName};
 use std::sync::{Arc, Weak};
 
@@ -52,10 +53,12 @@ pub(crate) fn forwarding(
                     .ok_or_else(|| {
                         format!("host function `{name}`: its client is not connected")
                     })?;
-                let params = serde_json::to_value(params).map_err(|e| e.to_string())?;
-                match peer.request(methods::HOST_CALL, params).await {
-                    Ok(value) => Ok(value),
+                match peer.request::<HostCall>(params).await {
+                    Ok(result) => Ok(result.0),
                     Err(PeerError::Rpc(error)) => Err(error.message),
+                    Err(PeerError::BadResult(err)) => Err(format!(
+                        "host function `{name}`: its client's answer is not a result: {err}"
+                    )),
                     Err(PeerError::Closed) => Err(format!(
                         "host function `{name}`: its client disconnected before answering"
                     )),

@@ -8,10 +8,13 @@
 //! contract is the `goru-protocol` crate and docs/protocol.md.
 
 mod admission;
+mod client_state;
 mod config;
 mod connection;
 mod convert;
 mod daemon;
+#[cfg(test)]
+mod dispatch_tests;
 mod handlers;
 mod host_calls;
 mod outbox;

@@ -3,6 +3,7 @@
 //! (`host/call`) wait here for their responses.
 
 use crate::outbox::Outbox;
+use goru_protocol::method::{Method, Notification as NotificationMethod};
 use goru_protocol::{ErrorObject, Id, Message, Notification, Request};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -27,6 +28,8 @@ pub(crate) enum PeerError {
     Closed,
     /// The client answered with an error.
     Rpc(ErrorObject),
+    /// The client's result is not of the method's result type.
+    BadResult(serde_json::Error),
 }
 
 impl Peer {
@@ -44,16 +47,27 @@ impl Peer {
         self.outbox.send(message.to_json()).await
     }
 
-    pub(crate) async fn notify(&self, method: &str, params: Value) -> bool {
+    /// Sends notification `N`. `false`: the connection is gone.
+    pub(crate) async fn notify<N: NotificationMethod>(&self, params: N::Params) -> bool {
+        let params = serde_json::to_value(params).expect("protocol types serialize to JSON");
         self.send(&Message::Notification(Notification {
-            method: method.into(),
+            method: N::NAME.into(),
             params: Some(params),
         }))
         .await
     }
 
-    /// Sends a request to the client and waits for its response.
-    pub(crate) async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
+    /// Sends request `M` to the client and waits for its response.
+    pub(crate) async fn request<M: Method>(
+        &self,
+        params: M::Params,
+    ) -> Result<M::Result, PeerError> {
+        let params = serde_json::to_value(params).expect("protocol types serialize to JSON");
+        let value = self.request_value(M::NAME, params).await?;
+        serde_json::from_value(value).map_err(PeerError::BadResult)
+    }
+
+    async fn request_value(&self, method: &str, params: Value) -> Result<Value, PeerError> {
         let id = format!("goru-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id.clone(), tx);
@@ -120,12 +134,23 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::outbox::outbox;
+    use goru_protocol::method::HostCall;
+    use goru_protocol::types::{HostCallParams, HostCallResult};
+
+    fn call() -> HostCallParams {
+        HostCallParams {
+            session_id: None,
+            request_id: Id::Number(1),
+            name: "f".into(),
+            args: Value::Null,
+        }
+    }
 
     #[tokio::test]
     async fn a_dropped_request_leaves_nothing_pending() {
         let (tx, mut rx) = outbox();
         let peer = Peer::new(tx);
-        let request = peer.request("host/call", Value::Null);
+        let request = peer.request::<HostCall>(call());
         let timed = tokio::time::timeout(std::time::Duration::from_millis(20), request).await;
         assert!(timed.is_err(), "nobody answered");
         assert!(rx.recv().await.is_some(), "the request was sent");
@@ -144,7 +169,10 @@ mod tests {
             };
             answering.resolve(&request.id, Ok(Value::from(5)));
         });
-        assert_eq!(peer.request("host/call", Value::Null).await.unwrap(), 5);
+        assert_eq!(
+            peer.request::<HostCall>(call()).await.unwrap(),
+            HostCallResult(Value::from(5))
+        );
         answer.await.unwrap();
     }
 }

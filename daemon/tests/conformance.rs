@@ -2,6 +2,9 @@
 //! Every scenario that makes sense on both transports is written once and
 //! run over stdio and over the socket (`<scenario>::stdio`,
 //! `<scenario>::socket`); the multi-client scenarios run on the socket only.
+//! The protocol's rules that need no process (initialize, unknown methods,
+//! invalid params, session list and close, cancel) are checked in process
+//! by the daemon's own tests (daemon/src/dispatch_tests.rs).
 
 mod support;
 
@@ -34,10 +37,6 @@ macro_rules! over_both_transports {
 
 over_both_transports!(
     initialize_reports_the_daemon,
-    requests_before_initialize_are_refused,
-    initialize_twice_is_refused,
-    a_wrong_protocol_version_is_refused,
-    bad_client_ids_are_refused,
     python_session_keeps_state,
     javascript_session_keeps_state,
     host_calls_are_forwarded,
@@ -55,13 +54,10 @@ over_both_transports!(
     packages_reach_python_sessions,
     streaming_sends_output_before_the_result,
     many_small_writes_stream_as_few_notifications,
-    cancel_request_stops_a_run,
     a_busy_session_refuses_a_second_run,
-    session_list_and_close,
     one_shot_runs,
     shutdown_then_exit,
     exit_without_shutdown,
-    unknown_methods_and_notifications,
 );
 
 #[test]
@@ -134,85 +130,6 @@ fn initialize_reports_the_daemon(transport: Transport) {
             "limits.session.{field}: {limits}"
         );
     }
-}
-
-fn requests_before_initialize_are_refused(transport: Transport) {
-    let (_daemon, mut client) = start(transport, &[]);
-    client.expect_error("session/list", Value::Null, code::NOT_INITIALIZED);
-    client.expect_error(
-        "session/create",
-        json!({"language": "python"}),
-        code::NOT_INITIALIZED,
-    );
-    client.expect_error(
-        "run",
-        json!({"language": "python", "code": "print(1)"}),
-        code::NOT_INITIALIZED,
-    );
-    client.expect_error(
-        "session/run",
-        json!({"sessionId": "s-1", "code": "print(1)"}),
-        code::NOT_INITIALIZED,
-    );
-    // The connection still works, and initializes.
-    client.initialize(&unique_client_id("late"));
-    assert_eq!(
-        client.call("session/list", Value::Null)["sessions"],
-        json!([])
-    );
-}
-
-fn initialize_twice_is_refused(transport: Transport) {
-    let (_daemon, mut client) = start(transport, &[]);
-    let id = unique_client_id("twice");
-    client.initialize(&id);
-    client.expect_error("initialize", init_params(&id), code::ALREADY_INITIALIZED);
-    client.expect_error(
-        "initialize",
-        init_params(&unique_client_id("other")),
-        code::ALREADY_INITIALIZED,
-    );
-    // Still initialized as the first id.
-    let session = client.create_session(PYTHON);
-    assert_eq!(
-        session_ids(&client.call("session/list", Value::Null)),
-        vec![session]
-    );
-}
-
-fn a_wrong_protocol_version_is_refused(transport: Transport) {
-    let (_daemon, mut client) = start(transport, &[]);
-    let id = unique_client_id("version");
-    for version in [0, 2, 999] {
-        let mut params = init_params(&id);
-        params["protocolVersion"] = json!(version);
-        client.expect_error("initialize", params, code::UNSUPPORTED_PROTOCOL_VERSION);
-    }
-    // The refused attempts did not initialize the connection.
-    client.expect_error("session/list", Value::Null, code::NOT_INITIALIZED);
-    client.initialize(&id);
-}
-
-fn bad_client_ids_are_refused(transport: Transport) {
-    let (_daemon, mut client) = start(transport, &[]);
-    for bad in [
-        String::new(),
-        "a".repeat(200),
-        "a b".to_string(),
-        "a/b".to_string(),
-        "é".to_string(),
-    ] {
-        let error = client.expect_error("initialize", init_params(&bad), code::INVALID_PARAMS);
-        assert!(
-            error["message"].as_str().unwrap().contains("clientId"),
-            "the message names the field: {error}"
-        );
-    }
-    client.expect_error("session/list", Value::Null, code::NOT_INITIALIZED);
-    // The longest allowed id, of every allowed character.
-    let longest: String = "Az09_.:-".repeat(16);
-    assert_eq!(longest.len(), 128);
-    client.initialize(&longest);
 }
 
 // ---- sessions ---------------------------------------------------------
@@ -912,43 +829,6 @@ fn many_small_writes_stream_as_few_notifications(transport: Transport) {
     );
 }
 
-fn cancel_request_stops_a_run(transport: Transport) {
-    let (_daemon, mut client) = start(transport, &[]);
-    client.initialize(&unique_client_id("cancel"));
-    let session = client.create_session(PYTHON);
-    let run_id = client.start(
-        "session/run",
-        json!({"sessionId": session, "code": "while True: pass"}),
-    );
-    // Let it start spinning (not needed for correctness).
-    thread::sleep(Duration::from_millis(300));
-    client.notify("$/cancelRequest", json!({"id": run_id}));
-    let result = result_of(&client.response(&run_id)).clone();
-    assert_eq!(result["outcome"], "cancelled", "{result}");
-    assert_eq!(result["exitCode"], 130);
-    // A cancelled session cannot run again.
-    assert_eq!(result["sessionAlive"], false, "{result}");
-    client.expect_error(
-        "session/run",
-        json!({"sessionId": session, "code": "1"}),
-        code::UNKNOWN_SESSION,
-    );
-    // Cancelling a request that is not in progress is ignored (no answer).
-    client.notify("$/cancelRequest", json!({"id": 12345}));
-    client.notify("$/cancelRequest", json!({"id": run_id}));
-    // A one-shot run is cancelled the same way.
-    let run_id = client.start(
-        "run",
-        json!({"language": "javascript", "code": "for(;;){}"}),
-    );
-    thread::sleep(Duration::from_millis(300));
-    client.notify("$/cancelRequest", json!({"id": run_id}));
-    let result = result_of(&client.response(&run_id)).clone();
-    assert_eq!(result["outcome"], "cancelled", "{result}");
-    assert_eq!(result["exitCode"], 130);
-    assert!(client.take_backlog().is_empty());
-}
-
 fn a_busy_session_refuses_a_second_run(transport: Transport) {
     let (_daemon, mut client) = start(transport, &[]);
     client.initialize(&unique_client_id("busy"));
@@ -972,66 +852,7 @@ fn a_busy_session_refuses_a_second_run(transport: Transport) {
     assert_eq!(client.run(&session, "print(1)")["stdout"], "1\n");
 }
 
-// ---- session/list, session/close, run ---------------------------------
-
-fn session_list_and_close(transport: Transport) {
-    let (_daemon, mut client) = start(transport, &[]);
-    client.initialize(&unique_client_id("list"));
-    assert_eq!(
-        client.call("session/list", Value::Null)["sessions"],
-        json!([])
-    );
-    let python = client.create_session(PYTHON);
-    let javascript = client.create_session(JAVASCRIPT);
-    assert_ne!(python, javascript);
-    client.run(&python, "pass");
-    client.run(&python, "pass");
-    let list = client.call("session/list", json!({}));
-    let mut ids = session_ids(&list);
-    ids.sort();
-    let mut expected = vec![python.clone(), javascript.clone()];
-    expected.sort();
-    assert_eq!(ids, expected);
-    for info in list["sessions"].as_array().unwrap() {
-        assert_eq!(info["busy"], false, "{info}");
-        assert!(info["idleMs"].is_u64(), "{info}");
-        if info["sessionId"] == python {
-            assert_eq!(info["language"], "python");
-            assert_eq!(info["runs"], 2, "{info}");
-        } else {
-            assert_eq!(info["language"], "javascript");
-            assert_eq!(info["runs"], 0, "{info}");
-        }
-    }
-    assert_eq!(
-        client.call("session/close", json!({"sessionId": python})),
-        Value::Null
-    );
-    client.expect_error(
-        "session/run",
-        json!({"sessionId": python, "code": "print(1)"}),
-        code::UNKNOWN_SESSION,
-    );
-    client.expect_error(
-        "session/close",
-        json!({"sessionId": python}),
-        code::UNKNOWN_SESSION,
-    );
-    client.expect_error(
-        "session/run",
-        json!({"sessionId": "s-does-not-exist", "code": "print(1)"}),
-        code::UNKNOWN_SESSION,
-    );
-    assert_eq!(
-        session_ids(&client.call("session/list", Value::Null)),
-        vec![javascript]
-    );
-    client.expect_error(
-        "session/list",
-        json!({"sessionId": "x"}),
-        code::INVALID_PARAMS,
-    );
-}
+// ---- run --------------------------------------------------------------
 
 fn one_shot_runs(transport: Transport) {
     let (_daemon, mut client) = start(transport, &[]);
@@ -1156,34 +977,6 @@ fn exit_without_shutdown(transport: Transport) {
             other.initialize(&unique_client_id("after"));
         }
     }
-}
-
-fn unknown_methods_and_notifications(transport: Transport) {
-    let (_daemon, mut client) = start(transport, &[]);
-    client.initialize(&unique_client_id("unknown"));
-    let error = client.expect_error("session/fly", json!({}), code::METHOD_NOT_FOUND);
-    assert!(
-        error["message"].as_str().unwrap().contains("session/fly"),
-        "{error}"
-    );
-    client.expect_error("host/call", json!({}), code::METHOD_NOT_FOUND);
-    // String ids are answered with the same string.
-    let response = {
-        client.send(&json!({"jsonrpc": "2.0", "id": "my-id", "method": "session/list"}));
-        client.recv()
-    };
-    assert_eq!(response["id"], "my-id", "{response}");
-    assert_eq!(response["result"]["sessions"], json!([]), "{response}");
-    // Notifications get no answer, unknown ones included: the next message
-    // is the answer to the next request.
-    client.notify("something/unknown", json!({"a": 1}));
-    client.notify("$/setTrace", json!({"value": "off"}));
-    client.notify("session/list", Value::Null);
-    client.notify("$/cancelRequest", json!({"wrong": true}));
-    let id = client.start("session/list", Value::Null);
-    let next = client.recv();
-    assert_eq!(next["id"], id, "no answer to notifications: {next}");
-    assert!(next.get("result").is_some(), "{next}");
 }
 
 // ---- several clients on the socket ------------------------------------

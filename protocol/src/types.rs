@@ -280,11 +280,44 @@ pub struct RunResult {
     /// For limits and crashes: what happened, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `timeout`, `memoryLimit`, `outputLimit`: the limit the run passed,
+    /// so that no client need read `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitPassed>,
+    /// `crashed`: the trap, in the engine's words (`message` without its
+    /// lead-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trap: Option<String>,
     pub duration_ms: f64,
     /// `session/run` only: whether the session can run again. After a
     /// limit, crash or cancellation it cannot, and it is closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_alive: Option<bool>,
+}
+
+/// A limit a run passed, in the result of a run that ended at one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitPassed {
+    /// Which limit, by its name in [`Limits`].
+    pub name: LimitName,
+    /// The limit's value in the run (milliseconds or bytes, as its name says).
+    pub value: u64,
+    /// `maxOutputBytes`: the stream that passed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<OutputStream>,
+}
+
+/// The limits a run can end at, named as in [`Limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LimitName {
+    /// `timeout`.
+    TimeoutMs,
+    /// `memoryLimit`.
+    MemoryBytes,
+    /// `outputLimit`.
+    MaxOutputBytes,
 }
 
 /// An exception that escaped the user's code.
@@ -368,4 +401,50 @@ pub struct RunOutputParams {
     /// The text written (never a split UTF-8 sequence; invalid bytes
     /// replaced by U+FFFD).
     pub data: String,
+}
+
+/// The params of a method that takes none (`session/list`, `shutdown`,
+/// `exit`): sent as no params (`null`); an empty object is accepted too,
+/// any member is refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+impl Serialize for NoParams {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl JsonSchema for NoParams {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NoParams".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "null"})
+    }
+}
+
+/// `host/call`'s result: any JSON value, what the guest's call returns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HostCallResult(pub Value);
+
+impl JsonSchema for HostCallResult {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HostCallResult".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"description": "any JSON value: what the guest's call returns"})
+    }
 }

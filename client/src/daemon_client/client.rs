@@ -5,14 +5,12 @@ use super::error::ClientError;
 use super::host_calls::HostCalls;
 use super::options::{ClientOptions, default_client_info, random_client_id};
 use super::reader::read_loop;
+use goru_protocol::method::{self, Method, Notification};
 use goru_protocol::types::{
-    InitializeParams, InitializeResult, RunParams, RunResult, SessionCloseParams,
-    SessionCreateParams, SessionCreateResult, SessionInfo, SessionListResult, SessionRunParams,
+    CancelParams, InitializeParams, InitializeResult, NoParams, RunParams, RunResult,
+    SessionCloseParams, SessionCreateParams, SessionInfo, SessionRunParams,
 };
-use goru_protocol::{Id, PROTOCOL_VERSION, methods};
-use serde::Serialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
-use serde_json::{Value, json};
+use goru_protocol::{Id, PROTOCOL_VERSION};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -125,8 +123,7 @@ impl Client {
             host_functions: host_function_names,
             client_info: Some(options.client_info.unwrap_or_else(default_client_info)),
         };
-        let initialized: InitializeResult =
-            request(&connection, methods::INITIALIZE, &params)?.await?;
+        let initialized = request::<method::Initialize>(&connection, params)?.await?;
         if initialized.protocol_version != PROTOCOL_VERSION {
             return Err(ClientError::Protocol(format!(
                 "the daemon speaks protocol version {}, this client {PROTOCOL_VERSION}",
@@ -155,7 +152,7 @@ impl Client {
 
     /// Creates a session; returns its id.
     pub async fn create_session(&self, params: SessionCreateParams) -> Result<String, ClientError> {
-        let created: SessionCreateResult = self.request(methods::SESSION_CREATE, &params)?.await?;
+        let created = self.request::<method::SessionCreate>(params)?.await?;
         Ok(created.session_id)
     }
 
@@ -171,7 +168,7 @@ impl Client {
         &self,
         params: SessionRunParams,
     ) -> Result<PendingRequest<RunResult>, ClientError> {
-        self.request(methods::SESSION_RUN, &params)
+        self.request::<method::SessionRun>(params)
     }
 
     /// Runs code once in a fresh sandbox and waits for the result.
@@ -181,36 +178,34 @@ impl Client {
 
     /// Starts a one-shot run (see [`start_run_in`](Self::start_run_in)).
     pub fn start_run(&self, params: RunParams) -> Result<PendingRequest<RunResult>, ClientError> {
-        self.request(methods::RUN, &params)
+        self.request::<method::Run>(params)
     }
 
     pub async fn close_session(&self, session_id: &str) -> Result<(), ClientError> {
         let params = SessionCloseParams {
             session_id: session_id.into(),
         };
-        let _: IgnoredAny = self.request(methods::SESSION_CLOSE, &params)?.await?;
+        self.request::<method::SessionClose>(params)?.await?;
         Ok(())
     }
 
     /// This client's live sessions.
     pub async fn list_sessions(&self) -> Result<Vec<SessionInfo>, ClientError> {
-        let list: SessionListResult = self.request(methods::SESSION_LIST, &json!({}))?.await?;
+        let list = self.request::<method::SessionList>(NoParams {})?.await?;
         Ok(list.sessions)
     }
 
     /// Asks the daemon to cancel a request in progress. A cancelled run
     /// still answers, with outcome `cancelled`.
     pub fn cancel(&self, id: &Id) -> Result<(), ClientError> {
-        let params = json!({ "id": id });
-        self.connection
-            .notify(methods::CANCEL_REQUEST, Some(params))
+        notify::<method::CancelRequest>(&self.connection, CancelParams { id: id.clone() })
     }
 
     /// Ends the conversation politely: `shutdown`, then `exit`, then waits
     /// (briefly) for a spawned daemon to exit.
     pub async fn shutdown(mut self) -> Result<(), ClientError> {
-        let _: IgnoredAny = request(&self.connection, methods::SHUTDOWN, &Value::Null)?.await?;
-        self.connection.notify(methods::EXIT, None)?;
+        request::<method::Shutdown>(&self.connection, NoParams {})?.await?;
+        notify::<method::Exit>(&self.connection, NoParams {})?;
         // The writer sends what is queued (`exit`), then closes its side.
         self.connection.close();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.background.writer).await;
@@ -224,23 +219,31 @@ impl Client {
         Ok(())
     }
 
-    fn request<T: DeserializeOwned>(
+    fn request<M: Method>(
         &self,
-        method: &'static str,
-        params: &impl Serialize,
-    ) -> Result<PendingRequest<T>, ClientError> {
-        request(&self.connection, method, params)
+        params: M::Params,
+    ) -> Result<PendingRequest<M::Result>, ClientError> {
+        request::<M>(&self.connection, params)
     }
 }
 
-/// Sends a request; `null` params are left out.
-fn request<T: DeserializeOwned>(
+/// Sends request `M` of the table; its answer is read as `M::Result`.
+fn request<M: Method>(
     connection: &Arc<Connection>,
-    method: &'static str,
-    params: &impl Serialize,
-) -> Result<PendingRequest<T>, ClientError> {
+    params: M::Params,
+) -> Result<PendingRequest<M::Result>, ClientError> {
+    connection.request(M::NAME, wire_params(params))
+}
+
+/// Sends notification `N` of the table.
+fn notify<N: Notification>(connection: &Connection, params: N::Params) -> Result<(), ClientError> {
+    connection.notify(N::NAME, wire_params(params))
+}
+
+/// Params as JSON; `null` params are left out.
+fn wire_params(params: impl serde::Serialize) -> Option<serde_json::Value> {
     let params = serde_json::to_value(params).expect("protocol types serialize to JSON");
-    connection.request(method, Some(params).filter(|p| !p.is_null()))
+    Some(params).filter(|p| !p.is_null())
 }
 
 /// The reader and writer tasks, stopped with the client.

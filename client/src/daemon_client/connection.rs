@@ -4,9 +4,11 @@
 
 use super::error::ClientError;
 use super::lock;
-use goru_protocol::{Id, Message, Notification, Request, Response, framing, methods};
+use goru_protocol::method::{self, Notification as _};
+use goru_protocol::types::CancelParams;
+use goru_protocol::{Id, Message, Notification, Request, Response, framing};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -196,10 +198,13 @@ impl<T: DeserializeOwned> Future for PendingRequest<T> {
 impl<T> Drop for PendingRequest<T> {
     fn drop(&mut self) {
         if !self.answered && self.connection.forget(self.id) {
-            let params = json!({ "id": self.id });
+            let params = CancelParams {
+                id: Id::Number(self.id),
+            };
+            let params = serde_json::to_value(params).expect("protocol types serialize to JSON");
             let _ = self
                 .connection
-                .notify(methods::CANCEL_REQUEST, Some(params));
+                .notify(method::CancelRequest::NAME, Some(params));
         }
     }
 }

@@ -5,8 +5,9 @@
 use super::connection::Connection;
 use super::host_functions::HostFunctions;
 use super::lock;
-use goru_protocol::types::HostCallParams;
-use goru_protocol::{ErrorObject, Id, Message, Request, Response, codes, methods};
+use goru_protocol::method::{HostCall, Method};
+use goru_protocol::types::HostCallResult;
+use goru_protocol::{ErrorObject, Id, Message, Request, Response, codes};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ impl HostCalls {
     /// Answers a request from the daemon; `host/call` is the only method a
     /// client serves.
     pub(crate) fn handle(self: &Arc<Self>, request: Request) {
-        if request.method != methods::HOST_CALL {
+        if request.method != HostCall::NAME {
             let error = ErrorObject::new(
                 codes::METHOD_NOT_FOUND,
                 format!("a goru client does not serve `{}`", request.method),
@@ -45,7 +46,7 @@ impl HostCalls {
             return;
         }
         let params = request.params.unwrap_or(Value::Null);
-        let call: HostCallParams = match serde_json::from_value(params) {
+        let call: <HostCall as Method>::Params = match serde_json::from_value(params) {
             Ok(call) => call,
             Err(err) => {
                 let error = ErrorObject::new(
@@ -71,7 +72,7 @@ impl HostCalls {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let result = match task.await {
-                Ok(Ok(value)) => Ok(value),
+                Ok(Ok(value)) => Ok(HostCallResult(value)),
                 Ok(Err(message)) => Err(ErrorObject::new(HOST_FUNCTION_ERROR, message)),
                 Err(err) if err.is_cancelled() => Err(ErrorObject::new(
                     codes::REQUEST_CANCELLED,
@@ -102,7 +103,10 @@ impl HostCalls {
         }
     }
 
-    fn answer(&self, id: Id, result: Result<Value, ErrorObject>) {
+    /// Answers a `host/call` with its typed result or an error.
+    fn answer(&self, id: Id, result: Result<<HostCall as Method>::Result, ErrorObject>) {
+        let result = result
+            .map(|answer| serde_json::to_value(answer).expect("protocol types serialize to JSON"));
         // A closed connection has nobody to answer.
         let _ = self.connection.send(&Message::Response(Response {
             id: Some(id),

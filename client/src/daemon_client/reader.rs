@@ -6,9 +6,8 @@ use super::connection::Connection;
 use super::error::ClientError;
 use super::host_calls::HostCalls;
 use super::options::OutputCallback;
-use goru_protocol::types::{CancelParams, RunOutputParams};
-use goru_protocol::{Id, Message, Notification, framing, methods};
-use serde::de::DeserializeOwned;
+use goru_protocol::method::{self, Notification as _};
+use goru_protocol::{Id, Message, Notification, framing};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, BufReader};
 
@@ -54,15 +53,15 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
 
 fn notify(notification: Notification, host_calls: &HostCalls, on_output: Option<&OutputCallback>) {
     match notification.method.as_str() {
-        methods::RUN_OUTPUT => {
+        method::RunOutput::NAME => {
             if let (Some(on_output), Some(output)) =
-                (on_output, params::<RunOutputParams>(notification))
+                (on_output, params::<method::RunOutput>(notification))
             {
                 on_output(output);
             }
         }
-        methods::CANCEL_REQUEST => {
-            if let Some(cancel) = params::<CancelParams>(notification) {
+        method::CancelRequest::NAME => {
+            if let Some(cancel) = params::<method::CancelRequest>(notification) {
                 host_calls.cancel(&cancel.id);
             }
         }
@@ -72,7 +71,8 @@ fn notify(notification: Notification, host_calls: &HostCalls, on_output: Option<
     }
 }
 
-fn params<T: DeserializeOwned>(notification: Notification) -> Option<T> {
+/// A notification's params as the table types them; `None` when they do not parse.
+fn params<N: method::Notification>(notification: Notification) -> Option<N::Params> {
     serde_json::from_value(notification.params?).ok()
 }
 
