@@ -106,7 +106,8 @@ impl host::Host for HostState {
 
 /// Configures a [`Session`]. Defaults, all denying:
 /// - no capabilities ([`Capabilities::none`]): no filesystem, network, `kv`
-///   (mounts given are checked by `start`, which fails with [`Error::Mount`]);
+///   (capabilities given are checked by `start`, which fails with
+///   [`Error::Capability`]);
 /// - no environment variables;
 /// - only the engine's host functions (none unless the embedder registered some);
 /// - stdin empty; output captured into each [`Outcome`];
@@ -195,8 +196,7 @@ impl SessionBuilder {
         self.argv == default_argv()
             && !matches!(self.stdin, Stdin::Inherit)
             && self.capabilities.deterministic.is_none()
-            && self.capabilities.mounts.is_empty()
-            && self.capabilities.packages.is_none()
+            && crate::modules::registry::warm_pool_allows(&self.capabilities)
     }
 
     /// Creates the sandbox: takes an instance from the engine's warm pool
@@ -207,14 +207,9 @@ impl SessionBuilder {
     /// instance.
     pub async fn start(&self, engine: &Engine) -> Result<Session, StartError> {
         self.limits.validate().map_err(Error::from)?;
-        if self.capabilities.packages.is_some() && self.language != Language::Python {
-            return Err(Error::from(crate::PackagesConfigError::PythonOnly).into());
-        }
-        self.capabilities
-            .packages_mount_point_is_free()
-            .map_err(Error::from)?;
-        // Validates the mounts, `http` and packages before any instance is
-        // made or taken.
+        // Every check of the capabilities, before any instance is made or
+        // taken; then the modules open what was checked.
+        crate::check_capabilities(&self.capabilities, self.language).map_err(Error::from)?;
         let modules = Modules::new(&self.capabilities, &self.limits)?;
         let calls = HostCalls::new(
             engine.host_functions().merged_with(&self.host_functions),
@@ -275,7 +270,7 @@ impl SessionBuilder {
     /// What the guest appends to `sys.path`: where its packages are mounted.
     fn module_paths(&self) -> Vec<String> {
         match &self.capabilities.packages {
-            Some(_) => vec![crate::modules::packages::GUEST_PATH.to_string()],
+            Some(_) => vec![crate::PACKAGES_GUEST_PATH.to_string()],
             None => Vec::new(),
         }
     }
@@ -296,7 +291,7 @@ impl SessionBuilder {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         if let Some(deterministic) = &self.capabilities.deterministic {
-            deterministic.apply(&mut wasi);
+            crate::deterministic::apply(deterministic, &mut wasi);
         }
         // Stdin bytes are given when the session is made (`session`), so
         // that a pooled instance can take them too.
@@ -310,11 +305,18 @@ impl SessionBuilder {
         if let Some(input) = &input {
             wasi.stdin(input.clone());
         }
-        // The mounts (validated by `Modules::new`) reach the guest both
+        // The mounts (checked by `start`) reach the guest both
         // through the `fs` module and as preopened directories (plain
         // `open()`), served by goru's own `wasi:filesystem` host.
-        let files = PlainFiles::open(&self.capabilities.preopens(), calls.open_files())
-            .map_err(Error::from)?;
+        let files = PlainFiles::open(&self.capabilities.preopens(), calls.open_files()).map_err(
+            |(index, error)| {
+                Error::from(crate::capabilities::preopen_error(
+                    &self.capabilities,
+                    index,
+                    error,
+                ))
+            },
+        )?;
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
