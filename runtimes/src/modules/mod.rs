@@ -66,6 +66,10 @@ pub(crate) trait Module: Send + Sync {
     }
 }
 
+/// What a module's set-up gives: its state for the session, `None` when the
+/// capabilities leave it off.
+pub(crate) type SetupResult = Result<Option<Box<dyn Module>>, crate::Error>;
+
 /// What a module's set-up may use besides the capabilities.
 pub(crate) struct Setup<'a> {
     pub limits: &'a Limits,

@@ -9,7 +9,7 @@
 //! wrappers `NAME.py` / `NAME.js`), its config in goru-protocol's
 //! `capabilities`, and one entry here.
 
-use super::{Module, Setup, fs, http, kv, packages};
+use super::{Setup, SetupResult, fs, http, kv, packages};
 use crate::{Capabilities, Capability, CapabilityError};
 
 /// One built-in module.
@@ -28,7 +28,7 @@ pub(crate) struct ModuleSpec {
     /// Its checks that need the host, after `Capabilities::validate`.
     pub check_host: fn(&Capabilities) -> Result<(), CapabilityError>,
     /// Its state for a session; `None` when the capabilities leave it off.
-    pub setup: fn(&Capabilities, &Setup) -> Result<Option<Box<dyn Module>>, crate::Error>,
+    pub setup: fn(&Capabilities, &Setup) -> SetupResult,
     /// Its guest wrappers, beside its host code (`kv.py`, `kv.js`).
     pub wrappers: &'static [&'static str],
     /// What the Python wrapper installs as globals: the module itself

@@ -16,7 +16,7 @@ pub(crate) use wasi::{PlainFiles, PlainFilesView, add_to_linker};
 
 use open_files::Slot;
 
-use super::{Module, ModuleError, Setup, string_arg};
+use super::{Module, ModuleError, Setup, SetupResult, string_arg};
 use crate::{Capabilities, CapabilityError, FsLimits, Mount, MountError, MountMode};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use serde_json::{Value, json};
@@ -75,10 +75,7 @@ fn worst_case_json(bytes: u64) -> u64 {
 }
 
 /// The module's state, when the capabilities mount a directory.
-pub(crate) fn setup(
-    capabilities: &Capabilities,
-    setup: &Setup,
-) -> Result<Option<Box<dyn Module>>, crate::Error> {
+pub(crate) fn setup(capabilities: &Capabilities, setup: &Setup) -> SetupResult {
     let mounts = FsMounts::open(
         &capabilities.mounts,
         capabilities.fs_limits.clone(),

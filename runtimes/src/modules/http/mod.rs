@@ -22,7 +22,7 @@
 
 pub(crate) mod policy;
 
-use super::{Module, ModuleError, Setup};
+use super::{Module, ModuleError, Setup, SetupResult};
 use crate::{Capabilities, CapabilityError, HttpCapability};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -61,10 +61,7 @@ const FORBIDDEN_REQUEST_HEADERS: &[&str] = &[
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// The module's state, when the capabilities allow a host.
-pub(crate) fn setup(
-    capabilities: &Capabilities,
-    setup: &Setup,
-) -> Result<Option<Box<dyn Module>>, crate::Error> {
+pub(crate) fn setup(capabilities: &Capabilities, setup: &Setup) -> SetupResult {
     let Some(capability) = &capabilities.http else {
         return Ok(None);
     };

@@ -4,17 +4,14 @@
 //! store's lock, so concurrent sets from one gathered batch cannot together
 //! pass the entry or byte limits.
 
-use super::{Module, ModuleError, Setup, string_arg};
+use super::{Module, ModuleError, Setup, SetupResult, string_arg};
 use crate::{Capabilities, KvLimits};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// The module's state, when the capabilities give it.
-pub(crate) fn setup(
-    capabilities: &Capabilities,
-    _: &Setup,
-) -> Result<Option<Box<dyn Module>>, crate::Error> {
+pub(crate) fn setup(capabilities: &Capabilities, _: &Setup) -> SetupResult {
     Ok(capabilities
         .kv
         .clone()

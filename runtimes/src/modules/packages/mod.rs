@@ -8,7 +8,7 @@
 //! index, option or file, so it cannot make the host fetch or run anything
 //! the embedder did not allow.
 
-use super::{Module, ModuleError, Setup, string_arg};
+use super::{Module, ModuleError, Setup, SetupResult, string_arg};
 use crate::{Capabilities, CapabilityError, PackagesCapability, PackagesConfigError};
 use goru_packages::{Error as InstallError, Installer, NoProgress, PackageDir, Request};
 use serde_json::{Value, json};
@@ -16,10 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The module's state, when the capabilities give a packages directory.
-pub(crate) fn setup(
-    capabilities: &Capabilities,
-    _: &Setup,
-) -> Result<Option<Box<dyn Module>>, crate::Error> {
+pub(crate) fn setup(capabilities: &Capabilities, _: &Setup) -> SetupResult {
     let Some(capability) = &capabilities.packages else {
         return Ok(None);
     };
