@@ -1,7 +1,7 @@
 //! The command line, in one place.
 
 use clap::{Args, Parser, Subcommand};
-use goru_runtimes::{Capabilities, HttpCapability, Mount, MountError};
+use goru_runtimes::{Capabilities, HttpCapability, Language, Mount, MountError};
 use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\
@@ -235,7 +235,7 @@ pub struct LimitArgs {
 }
 
 /// Capabilities: everything is off unless a flag turns it on.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct CapabilityArgs {
     /// Enable the `kv` module: a key-value store private to this run.
     #[arg(long)]
@@ -280,31 +280,38 @@ pub struct CapabilityArgs {
     pub index_url: Option<String>,
 }
 
-/// Checks one `--allow-host` entry with the engine's parser, the one the
-/// daemon uses too.
+/// The hint for a bad `--allow-host`.
+pub const ALLOW_HOST_HINT: &str = "allow a host with `--allow-host api.example.com` (https and \
+                                   http), `--allow-host 127.0.0.1:8080` or `--allow-host \
+                                   https://api.example.com` (that scheme only)";
+
+/// The hint for a bad `--mount`.
+pub const MOUNT_HINT: &str = "mount a directory with `--mount GUEST:HOST:MODE`, MODE one of \
+                              `ro`, `rw`, `rwc` (e.g. `--mount /data:./data:ro`)";
+
+/// Checks one `--allow-host` entry with the one parser of entries, the one
+/// the daemon and the engine use too.
 fn parse_allowed_host(entry: &str) -> Result<String, String> {
-    const HINT: &str = "\nhint: allow a host with `--allow-host api.example.com` (https and http), \
-                        `--allow-host 127.0.0.1:8080` or `--allow-host https://api.example.com` \
-                        (that scheme only)";
     HttpCapability::allowing([entry])
         .validate()
-        .map_err(|e| format!("{e}{HINT}"))?;
+        .map_err(|e| format!("{e}\nhint: {ALLOW_HOST_HINT}"))?;
     Ok(entry.to_string())
 }
 
 /// Parses and checks one `--mount`; a relative HOST is taken against the
 /// current directory.
 fn parse_mount(spec: &str) -> Result<Mount, String> {
-    const HINT: &str = "\nhint: mount a directory with `--mount GUEST:HOST:MODE`, \
-                        MODE one of `ro`, `rw`, `rwc` (e.g. `--mount /data:./data:ro`)";
-    let mut mount: Mount = spec.parse().map_err(|e: MountError| format!("{e}{HINT}"))?;
+    let with_hint = |e: &dyn std::fmt::Display| format!("{e}\nhint: {MOUNT_HINT}");
+    let mut mount: Mount = spec.parse().map_err(|e: MountError| with_hint(&e))?;
     mount.host = std::path::absolute(&mount.host)
-        .map_err(|e| format!("cannot use `{}`: {e}{HINT}", mount.host.display()))?;
+        .map_err(|e| with_hint(&format_args!("cannot use `{}`: {e}", mount.host.display())))?;
     let single = Capabilities {
         mounts: vec![mount.clone()],
         ..Capabilities::none()
     };
-    single.validate().map_err(|e| format!("{e}{HINT}"))?;
+    // The checks of capabilities, on this mount alone (mounts are the same
+    // for every language).
+    goru_runtimes::check_capabilities(&single, Language::Python).map_err(|e| with_hint(&e))?;
     Ok(mount)
 }
 

@@ -13,7 +13,7 @@ use clap::parser::ValueSource;
 use goru_client::protocol::types::{self as wire, OutcomeKind, OutputStream, RunResult};
 use goru_client::protocol::{ErrorObject, codes};
 use goru_client::{Client, ClientError, ClientOptions};
-use goru_runtimes::{Capabilities, Language, Limits, OutputSink, Status, Stdin, Stream, exit_code};
+use goru_runtimes::{Language, Limits, OutputSink, Status, Stdin, Stream, exit_code};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
@@ -45,10 +45,13 @@ impl GivenLimits {
 
 pub(crate) fn run(socket: &Path, cli: RunArgs, given: GivenLimits) -> Result<i32, Fatal> {
     let limits = limits(&cli.limits)?;
-    let capabilities = wire_capabilities(&capabilities(&cli.capabilities)?);
+    let capability_args = cli.capabilities.clone();
     let report_file = cli.report.as_deref().map(ReportFile::create).transpose()?;
     let program = program(cli)?;
     let language = program.language;
+    // The wire's capabilities are the engine's type: sent as the flags
+    // built and checked them.
+    let capabilities = capabilities(&capability_args, language)?;
     let stdin = guest_stdin(&program.stdin)?;
     async_runtime()?.block_on(async {
         let options = ClientOptions::new().on_output(|output| {
@@ -63,7 +66,7 @@ pub(crate) fn run(socket: &Path, cli: RunArgs, given: GivenLimits) -> Result<i32
             .map_err(|err| failure(err, socket))?;
         let limits = wire_limits(&limits, given, &client.initialize_result().limits.session);
         let params = wire::RunParams {
-            language: wire_language(program.language),
+            language: program.language,
             code: program.code,
             capabilities,
             limits: limits.clone(),
@@ -102,22 +105,6 @@ fn guest_stdin(stdin: &Stdin) -> Result<Option<String>, Fatal> {
         "with `--connect`, the guest's stdin must be UTF-8 text",
     )
     .map(Some)
-}
-
-fn wire_language(language: Language) -> wire::Language {
-    match language {
-        Language::Python => wire::Language::Python,
-        Language::JavaScript => wire::Language::Javascript,
-    }
-}
-
-/// The daemon reads capabilities as the engine's own serde form, so the
-/// value the flags built is sent as it serializes.
-fn wire_capabilities(capabilities: &Capabilities) -> wire::Capabilities {
-    match serde_json::to_value(capabilities) {
-        Ok(serde_json::Value::Object(map)) => wire::Capabilities(map),
-        other => unreachable!("capabilities serialize to a JSON object, not {other:?}"),
-    }
 }
 
 /// Every limit the flags set, each given one as it is and each default

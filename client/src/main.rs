@@ -10,9 +10,10 @@ mod verdict;
 use clap::{CommandFactory, FromArgMatches};
 use cli::{CapabilityArgs, Cli, Command, LimitArgs, RunArgs};
 use goru_runtimes::{
-    Capabilities, Deterministic, Engine, HttpCapability, KvLimits, Language, Limits,
-    MAX_MEMORY_BYTES, OutputSink, PackagesCapability, SessionBuilder, Status, Stdin, Stream,
-    exit_code, parse_duration, parse_size,
+    Capabilities, CapabilityError, Deterministic, Engine, HttpCapability, HttpConfigError,
+    KvLimits, Language, Limits, MAX_MEMORY_BYTES, MountError, OutputSink, PackagesCapability,
+    PackagesConfigError, SessionBuilder, Status, Stdin, Stream, exit_code, parse_duration,
+    parse_size,
 };
 use std::io::{Read, Write};
 use std::path::Path;
@@ -144,14 +145,14 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
         return connect::run(&socket, cli, given);
     }
     let limits = limits(&cli.limits)?;
-    let capabilities = capabilities(&cli.capabilities)?;
+    let capability_args = cli.capabilities.clone();
     let report_file = cli
         .report
         .as_deref()
         .map(verdict::ReportFile::create)
         .transpose()?;
     let program = program(cli)?;
-    let capabilities = for_language(capabilities, program.language)?;
+    let capabilities = capabilities(&capability_args, program.language)?;
     let engine = Engine::builder()
         .on_progress(report::progress)
         // One process, few sandboxes: reserving a pool costs more than it saves.
@@ -186,8 +187,9 @@ fn run(cli: RunArgs, given: connect::GivenLimits) -> Result<i32, Fatal> {
     Ok(outcome.status.exit_code())
 }
 
-/// What the capability flags grant (shared by `goru run` and `goru repl`).
-fn capabilities(args: &CapabilityArgs) -> Result<Capabilities, Fatal> {
+/// What the capability flags grant, checked for a run in `language`
+/// (shared by `goru run`, `--connect` and `goru repl`).
+fn capabilities(args: &CapabilityArgs, language: Language) -> Result<Capabilities, Fatal> {
     let capabilities = Capabilities {
         kv: args.kv.then(KvLimits::default),
         deterministic: args.deterministic.map(|seed| Deterministic {
@@ -205,29 +207,51 @@ fn capabilities(args: &CapabilityArgs) -> Result<Capabilities, Fatal> {
         }),
         ..Capabilities::none()
     };
-    // Each `--mount` was checked when parsed; this catches one given twice.
-    capabilities.validate().map_err(|err| {
-        let hint = match err {
-            goru_runtimes::Error::Packages(_) => {
-                "install packages into a directory with `goru deps install NAME --dir DIR`, \
-                 then run with `--packages DIR`"
-            }
-            _ => "give each mount point once: `--mount GUEST:HOST:MODE`",
-        };
-        Fatal::usage(err.to_string(), Some(hint.to_string()))
-    })?;
+    // Each `--mount` and `--allow-host` was checked when parsed; this
+    // catches a mount point given twice, and everything about packages.
+    goru_runtimes::check_capabilities(&capabilities, language)
+        .map_err(|err| capability_error(&err, language))?;
     Ok(capabilities)
 }
 
-/// Refuses capabilities the language has no use for (packages are Python's).
-fn for_language(capabilities: Capabilities, language: Language) -> Result<Capabilities, Fatal> {
-    if capabilities.packages.is_some() && language != Language::Python {
-        return Err(Fatal::usage(
-            format!("`--packages` is for Python only; this is {language}"),
-            Some("run Python code (`-l python`), or leave out `--packages`".to_string()),
-        ));
-    }
-    Ok(capabilities)
+/// Capabilities the flags gave that cannot be used, with a hint for the
+/// flag at fault.
+fn capability_error(err: &CapabilityError, language: Language) -> Fatal {
+    const DEPS_HINT: &str = "install packages into a directory with `goru deps install NAME \
+                             --dir DIR`, then run with `--packages DIR`";
+    let hint = match err {
+        CapabilityError::Mount {
+            error: MountError::Duplicate(_),
+            ..
+        } => "give each mount point once: `--mount GUEST:HOST:MODE`",
+        CapabilityError::Mount {
+            error:
+                MountError::BadSpec(_)
+                | MountError::BadMode(_)
+                | MountError::BadGuestPath { .. }
+                | MountError::RelativeHost(_)
+                | MountError::Host { .. },
+            ..
+        } => cli::MOUNT_HINT,
+        CapabilityError::Http(HttpConfigError::BadEntry { .. }) => cli::ALLOW_HOST_HINT,
+        // The command line sets no http timeout.
+        CapabilityError::Http(HttpConfigError::Timeout(_)) => {
+            return Fatal::usage(err.to_string(), None);
+        }
+        CapabilityError::Packages(PackagesConfigError::PythonOnly) => {
+            return Fatal::usage(
+                format!("`--packages` is for Python only; this is {language}"),
+                Some("run Python code (`-l python`), or leave out `--packages`".to_string()),
+            );
+        }
+        CapabilityError::Packages(
+            PackagesConfigError::Dir { .. }
+            | PackagesConfigError::RelativeDir(_)
+            | PackagesConfigError::AllowList { .. }
+            | PackagesConfigError::Index(_),
+        ) => DEPS_HINT,
+    };
+    Fatal::usage(err.to_string(), Some(hint.to_string()))
 }
 
 fn limits(args: &LimitArgs) -> Result<Limits, Fatal> {

@@ -12,8 +12,7 @@
 
 use crate::cli::{ReplArgs, env};
 use crate::{
-    Clipped, Fatal, async_runtime, capabilities, for_language, limits, report, report_clipped,
-    report_status,
+    Clipped, Fatal, async_runtime, capabilities, limits, report, report_clipped, report_status,
 };
 use goru_runtimes::{
     Engine, Error, Language, Mode, Outcome, OutputSink, Session, SessionBuilder, StartError,
@@ -50,7 +49,7 @@ pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
     let mut builder = SessionBuilder::new(language);
     builder
         .limits(limits)
-        .capabilities(for_language(capabilities(&args.capabilities)?, language)?)
+        .capabilities(capabilities(&args.capabilities, language)?)
         .argv(vec![String::new()])
         // The REPL's own input is the host's stdin; the guest's is empty.
         .stdin(Stdin::Empty)

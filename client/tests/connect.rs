@@ -146,7 +146,7 @@ async fn python_and_javascript_call_a_host_function() {
 
     let js = r#"console.log(call("add", {a: 2, b: 3}))"#;
     let result = client
-        .run(one_shot(Language::Javascript, js))
+        .run(one_shot(Language::JavaScript, js))
         .await
         .unwrap();
     assert_ok(&result, "5\n");

@@ -6,23 +6,11 @@ use goru_protocol::ErrorObject;
 use goru_protocol::codes;
 use goru_protocol::echo::{MAX_ECHO_CHARS, clip};
 use goru_protocol::types::{self as wire, OutcomeKind, RunResult};
-use goru_runtimes::{Capabilities, HttpConfigError, Language, Limits, Mode, Outcome, Status};
+use goru_runtimes::{
+    Capabilities, CapabilityError, HttpConfigError, Language, Limits, Mode, Outcome, Status,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-pub(crate) fn language(language: wire::Language) -> Language {
-    match language {
-        wire::Language::Python => Language::Python,
-        wire::Language::Javascript => Language::JavaScript,
-    }
-}
-
-pub(crate) fn wire_language(language: Language) -> wire::Language {
-    match language {
-        Language::Python => wire::Language::Python,
-        Language::JavaScript => wire::Language::Javascript,
-    }
-}
 
 pub(crate) fn mode(mode: wire::Mode) -> Mode {
     match mode {
@@ -170,59 +158,41 @@ fn check_capability_limits(
     Ok(())
 }
 
-/// The engine's capabilities from their JSON form (unknown fields
-/// refused), their limits within `ceiling`, each allowed by `policy`.
+/// The capabilities a client asked for, for a session in `language`: their
+/// limits within `ceiling`, host paths absolute, valid (the one check the
+/// CLI and the engine make too), each allowed by `policy`, and what they
+/// name on the host usable. Unknown fields were refused when the params
+/// were read.
 pub(crate) fn capabilities(
-    asked: &wire::Capabilities,
+    asked: &Capabilities,
+    language: Language,
     ceiling: &CapabilityLimits,
     policy: &Policy,
 ) -> Result<Capabilities, ErrorObject> {
-    let mut capabilities: Capabilities = serde_json::from_value(Value::Object(asked.0.clone()))
-        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
+    let mut capabilities = asked.clone();
     check_capability_limits(&capabilities, ceiling)?;
-    if let Some(mount) = capabilities.mounts.iter().find(|m| !m.host.is_absolute()) {
-        // Relative to the daemon's working directory would mean nothing to a client.
-        return Err(ErrorObject::new(
-            codes::INVALID_PARAMS,
-            format!(
-                "capabilities: mount host path `{}` must be absolute",
-                mount.host.display()
-            ),
-        ));
-    }
-    if let Some(packages) = capabilities
-        .packages
-        .as_ref()
-        .filter(|p| !p.dir.is_absolute())
-    {
-        return Err(ErrorObject::new(
-            codes::INVALID_PARAMS,
-            format!(
-                "capabilities: packages dir `{}` must be absolute",
-                packages.dir.display()
-            ),
-        ));
-    }
-    if let Some(http) = &capabilities.http {
-        // The allow-list through the engine's parser, the CLI's too, before
-        // a session starts; the refused entry is named in `data`.
-        http.validate().map_err(|err| {
-            let error = ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}"));
-            match err {
-                HttpConfigError::BadEntry(bad) => error.with_data(
-                    json!({"capability": "http", "entry": clip(&bad.entry, MAX_ECHO_CHARS)}),
-                ),
-                _ => error,
-            }
-        })?;
-    }
+    capabilities
+        .require_absolute_paths()
+        .map_err(|err| invalid(&err))?;
+    capabilities
+        .validate(language)
+        .map_err(|err| invalid(&err))?;
     // Before the checks that look at the host: a path outside the policy
     // is refused the same whether it exists or not.
     policy.check(&mut capabilities).map_err(denied)?;
-    capabilities
-        .validate()
-        .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")))?;
+    goru_runtimes::check_capabilities(&capabilities, language).map_err(|err| invalid(&err))?;
     Ok(capabilities)
+}
+
+/// `InvalidParams` for capabilities that cannot be used: `data` names the
+/// capability and the option at fault (`mounts[1].guest`), and a refused
+/// `http` entry, clipped.
+pub(crate) fn invalid(err: &CapabilityError) -> ErrorObject {
+    let mut data = json!({"capability": err.capability().option(), "option": err.option()});
+    if let CapabilityError::Http(HttpConfigError::BadEntry { error, .. }) = err {
+        data["entry"] = Value::String(clip(&error.entry, MAX_ECHO_CHARS).into_owned());
+    }
+    ErrorObject::new(codes::INVALID_PARAMS, format!("capabilities: {err}")).with_data(data)
 }
 
 /// `CapabilityDenied`, its `data` naming the rule and what it refused.
@@ -414,7 +384,7 @@ mod tests {
         let Value::Object(map) = json!({"http": {"allow": ["example.org"]}}) else {
             unreachable!()
         };
-        let err = capabilities(&wire::Capabilities(map), &ceiling, &policy).unwrap_err();
+        let err = capabilities(&typed(map), Language::Python, &ceiling, &policy).unwrap_err();
         assert_eq!(err.code, codes::CAPABILITY_DENIED);
         assert_eq!(
             err.data,
@@ -425,7 +395,7 @@ mod tests {
         let Value::Object(map) = json!({"http": {"allow": [long]}}) else {
             unreachable!()
         };
-        let err = capabilities(&wire::Capabilities(map), &ceiling, &policy).unwrap_err();
+        let err = capabilities(&typed(map), Language::Python, &ceiling, &policy).unwrap_err();
         assert!(err.data.unwrap()["entry"].as_str().unwrap().chars().count() <= 101);
         // A path outside the roots is refused before its existence is looked at.
         let dir = tempfile::tempdir().unwrap();
@@ -436,7 +406,7 @@ mod tests {
         else {
             unreachable!()
         };
-        let err = capabilities(&wire::Capabilities(map), &ceiling, &policy).unwrap_err();
+        let err = capabilities(&typed(map), Language::Python, &ceiling, &policy).unwrap_err();
         assert_eq!(err.code, codes::CAPABILITY_DENIED);
         assert_eq!(
             err.data,
@@ -449,7 +419,8 @@ mod tests {
             panic!("an object")
         };
         capabilities(
-            &wire::Capabilities(map),
+            &typed(map),
+            Language::Python,
             &CapabilityLimits::default(),
             &Policy::open(),
         )
@@ -548,23 +519,73 @@ mod tests {
 
     #[test]
     fn unknown_capabilities_are_refused() {
-        let mut map = serde_json::Map::new();
-        map.insert("network".into(), json!(true));
+        // By the params' type, when the request is read (handlers.rs turns
+        // this into `InvalidParams` naming the path).
+        let err = serde_json::from_value::<Capabilities>(json!({"network": true})).unwrap_err();
+        assert!(err.to_string().contains("network"), "{err}");
         let ceiling = CapabilityLimits::default();
-        let err = capabilities(&wire::Capabilities(map), &ceiling, &Policy::open()).unwrap_err();
-        assert_eq!(err.code, codes::INVALID_PARAMS);
-        assert!(err.message.contains("network"), "{}", err.message);
+        let open = Policy::open();
         assert!(
-            capabilities(&wire::Capabilities::default(), &ceiling, &Policy::open()).unwrap()
+            capabilities(&Capabilities::none(), Language::Python, &ceiling, &open).unwrap()
                 == Capabilities::none()
         );
-        let mut map = serde_json::Map::new();
-        map.insert(
-            "mounts".into(),
-            json!([{"guest": "/data", "host": "relative/dir", "mode": "ro"}]),
-        );
-        let err = capabilities(&wire::Capabilities(map), &ceiling, &Policy::open()).unwrap_err();
+        let Value::Object(map) =
+            json!({"mounts": [{"guest": "/data", "host": "relative/dir", "mode": "ro"}]})
+        else {
+            unreachable!()
+        };
+        let err = capabilities(&typed(map), Language::Python, &ceiling, &open).unwrap_err();
         assert!(err.message.contains("must be absolute"), "{}", err.message);
+        assert_eq!(
+            err.data,
+            Some(json!({"capability": "mounts", "option": "mounts[0].host"}))
+        );
+    }
+
+    #[test]
+    fn invalid_capabilities_name_their_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().to_str().unwrap();
+        let ceiling = CapabilityLimits::default();
+        let open = Policy::open();
+        // (capabilities, language, data)
+        let rows = [
+            (
+                json!({"mounts": [{"guest": "/a", "host": dir, "mode": "ro"},
+                                  {"guest": "/a/", "host": dir, "mode": "ro"}]}),
+                Language::Python,
+                json!({"capability": "mounts", "option": "mounts[1].guest"}),
+            ),
+            (
+                json!({"http": {"allow": ["api.example.com", "ftp://x.example"]}}),
+                Language::Python,
+                json!({"capability": "http", "option": "http.allow[1]", "entry": "ftp://x.example"}),
+            ),
+            (
+                json!({"packages": {"dir": dir, "indexUrl": "file:///etc"}}),
+                Language::Python,
+                json!({"capability": "packages", "option": "packages.indexUrl"}),
+            ),
+            (
+                json!({"packages": {"dir": dir}}),
+                Language::JavaScript,
+                json!({"capability": "packages", "option": "packages"}),
+            ),
+        ];
+        for (value, language, data) in rows {
+            let Value::Object(map) = value.clone() else {
+                unreachable!()
+            };
+            let err = capabilities(&typed(map), language, &ceiling, &open).unwrap_err();
+            assert_eq!(err.code, codes::INVALID_PARAMS, "{value}");
+            assert!(err.message.starts_with("capabilities: "), "{}", err.message);
+            assert_eq!(err.data, Some(data), "{value}");
+        }
+    }
+
+    /// The capabilities a client sent, as the params' type reads them.
+    fn typed(map: serde_json::Map<String, Value>) -> Capabilities {
+        serde_json::from_value(Value::Object(map)).expect("capabilities")
     }
 
     fn ended(status: Status) -> RunResult {

@@ -227,10 +227,7 @@ fn initialize(
             name: "goru-daemon".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        languages: Language::ALL
-            .into_iter()
-            .map(convert::wire_language)
-            .collect(),
+        languages: Language::ALL.to_vec(),
         limits: DaemonLimits {
             max_sessions_per_client: config.max_sessions_per_client as u64,
             max_sessions: config.max_sessions as u64,
@@ -275,8 +272,12 @@ fn sandbox(
     } = spec;
     let config = state.config();
     let limits = convert::limits(&limits, &config.session_limits)?;
-    let capabilities =
-        convert::capabilities(&capabilities, &config.capability_limits, &config.policy)?;
+    let capabilities = convert::capabilities(
+        &capabilities,
+        language,
+        &config.capability_limits,
+        &config.policy,
+    )?;
     let output = Arc::new(RunOutput::default());
     let context = Arc::new(RunContext {
         session_id,
@@ -309,9 +310,10 @@ fn start_error(err: StartError) -> ErrorObject {
             codes::SANDBOX_START_FAILED,
             format!("the sandbox could not start within its limits ({status:?})"),
         ),
-        StartError::Engine(
-            err @ (Error::Mount(_) | Error::Http(_) | Error::Limit(_) | Error::Packages(_)),
-        ) => ErrorObject::new(codes::INVALID_PARAMS, err.to_string()),
+        StartError::Engine(Error::Capability(err)) => convert::invalid(&err),
+        StartError::Engine(err @ Error::Limit(_)) => {
+            ErrorObject::new(codes::INVALID_PARAMS, err.to_string())
+        }
         StartError::Engine(err) => ErrorObject::new(codes::SANDBOX_START_FAILED, err.to_string()),
     }
 }
@@ -325,7 +327,7 @@ async fn session_create(
     params: SessionCreateParams,
 ) -> Result<SessionCreateResult, ErrorObject> {
     let sessions = state.sessions()?;
-    let language = convert::language(params.language);
+    let language = params.language;
     let session_id = new_session_id();
     let spec = SandboxSpec {
         language,
@@ -485,7 +487,7 @@ async fn run(
     cancel: CancellationToken,
 ) -> Result<RunResult, ErrorObject> {
     let sessions = state.sessions()?;
-    let language = convert::language(params.language);
+    let language = params.language;
     let spec = SandboxSpec {
         language,
         capabilities: params.capabilities,

@@ -34,15 +34,19 @@ pub use policy::{Policy, PolicyError, Refusal};
 /// part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
-    use goru_protocol::{ErrorObject, types};
+    use goru_protocol::{ErrorObject, codes, types};
 
-    /// `session/create`'s `capabilities`, checked as a daemon with the
-    /// default ceilings and no operator policy checks them.
+    /// `session/create`'s `capabilities` for a Python session, read from
+    /// their JSON and checked as a daemon with the default ceilings and no
+    /// operator policy checks them.
     pub fn capabilities(
-        asked: &types::Capabilities,
+        asked: &serde_json::Value,
     ) -> Result<goru_runtimes::Capabilities, ErrorObject> {
+        let asked: types::Capabilities = serde_json::from_value(asked.clone())
+            .map_err(|err| ErrorObject::new(codes::INVALID_PARAMS, err.to_string()))?;
         crate::convert::capabilities(
-            asked,
+            &asked,
+            goru_runtimes::Language::Python,
             &crate::CapabilityLimits::default(),
             &crate::Policy::default(),
         )

@@ -91,7 +91,7 @@ impl SessionSlot {
     pub(crate) fn info(&self) -> SessionInfo {
         SessionInfo {
             session_id: self.id.clone(),
-            language: crate::convert::wire_language(self.language),
+            language: self.language,
             busy: self.busy(),
             runs: self.runs.load(Ordering::Relaxed),
             idle_ms: self.idle_for(Instant::now()).as_millis() as u64,

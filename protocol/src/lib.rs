@@ -8,14 +8,18 @@
 //! docs/protocol.md, and docs/protocol.schema.json is generated from the
 //! method table ([`schema`]).
 
+pub mod capabilities;
 pub mod codes;
 pub mod echo;
 pub mod framing;
+mod language;
 pub mod message;
 pub mod method;
 pub mod schema;
 pub mod types;
 
+pub use capabilities::Capabilities;
+pub use language::{Language, UnknownLanguage};
 pub use message::{ErrorObject, Id, Message, Notification, Request, Response};
 
 /// The protocol version this crate speaks. A client sends the version it

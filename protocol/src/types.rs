@@ -7,13 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A guest language.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Python,
-    Javascript,
-}
+pub use crate::capabilities::Capabilities;
+pub use crate::language::Language;
 
 /// `initialize` params: the first request on every connection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -127,7 +122,7 @@ pub struct Limits {
 pub struct SessionCreateParams {
     pub language: Language,
     /// What the session may reach (all off when left out): `kv`,
-    /// `deterministic`, `mounts`, `fsLimits`, `http`, as in
+    /// `deterministic`, `mounts`, `fsLimits`, `http`, `packages`, as in
     /// docs/sandbox-api.md.
     #[serde(default)]
     pub capabilities: Capabilities,
@@ -136,37 +131,6 @@ pub struct SessionCreateParams {
     /// `sys.argv` / `scriptArgs` (default `["-c"]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
-}
-
-/// Capabilities, as the engine's `Capabilities` type reads them (checked
-/// by the daemon; unknown fields are refused).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-pub struct Capabilities(
-    #[schemars(with = "CapabilitiesSchema")] pub serde_json::Map<String, Value>,
-);
-
-/// The shape of [`Capabilities`], for the schema only.
-#[derive(JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
-struct CapabilitiesSchema {
-    /// The `kv` module with these limits (`{}` for the defaults).
-    kv: Option<Value>,
-    /// `{"seed": n, "startTimeMs": t}`: fixed clock start and random bytes.
-    deterministic: Option<Value>,
-    /// `[{"guest": "/data", "host": "/abs/dir", "mode": "ro"|"rw"|"rwc"}]`.
-    mounts: Option<Vec<Value>>,
-    /// Per-call size limits of the `fs` module.
-    fs_limits: Option<Value>,
-    /// `{"allow": ["api.example.com", ...], "timeoutMs": ..., ...}`.
-    http: Option<Value>,
-    /// Python packages: `{"dir": "/abs/packages", "allowInstall": ["attrs"],
-    /// "indexUrl": "https://pypi.org/simple"}`. `dir` (made by `goru deps
-    /// install`) is mounted read-only at `/packages` and appended to
-    /// `sys.path`; `install_pkg` may install the names in `allowInstall`
-    /// (default none) from `indexUrl` (default PyPI) into it.
-    packages: Option<Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -6,49 +6,23 @@
 //! where time starts and every random byte, so the same program with the
 //! same input prints the same output.
 
+use crate::Deterministic;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
-/// 2000-01-01T00:00:00Z, in milliseconds since the Unix epoch.
-pub const DEFAULT_START_TIME_MS: u64 = 946_684_800_000;
-
-/// Fixed start time and random seed. Defaults: seed 0, start time
-/// 2000-01-01T00:00:00Z.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct Deterministic {
-    /// Seed of every random number the guest sees (`os.urandom`, `random`,
-    /// `Math.random`, WASI's random interfaces).
-    pub seed: u64,
-    /// What the wall clock reads when the session starts.
-    pub start_time_ms: u64,
-}
-
-impl Default for Deterministic {
-    fn default() -> Self {
-        Deterministic {
-            seed: 0,
-            start_time_ms: DEFAULT_START_TIME_MS,
-        }
-    }
-}
-
-impl Deterministic {
-    /// Installs the fixed clocks and seeded generators into a WASI context.
-    pub(crate) fn apply(&self, wasi: &mut WasiCtxBuilder) {
-        let started = Instant::now();
-        wasi.wall_clock(FixedStartWallClock {
-            start: Duration::from_millis(self.start_time_ms),
-            started,
-        })
-        .monotonic_clock(ZeroStartMonotonicClock { started })
-        .secure_random(StdRng::seed_from_u64(self.seed))
-        .insecure_random(StdRng::seed_from_u64(self.seed.wrapping_add(1)))
-        .insecure_random_seed(u128::from(self.seed));
-    }
+/// Installs the fixed clocks and seeded generators into a WASI context.
+pub(crate) fn apply(deterministic: &Deterministic, wasi: &mut WasiCtxBuilder) {
+    let started = Instant::now();
+    wasi.wall_clock(FixedStartWallClock {
+        start: Duration::from_millis(deterministic.start_time_ms),
+        started,
+    })
+    .monotonic_clock(ZeroStartMonotonicClock { started })
+    .secure_random(StdRng::seed_from_u64(deterministic.seed))
+    .insecure_random(StdRng::seed_from_u64(deterministic.seed.wrapping_add(1)))
+    .insecure_random_seed(u128::from(deterministic.seed));
 }
 
 /// A wall clock that reads `start` when the session starts and then advances

@@ -1,7 +1,7 @@
 //! The engine's errors: things that went wrong on the host side, as opposed
 //! to a guest's exception or trap, which are an [`crate::Outcome`].
 
-use crate::{HttpConfigError, Language, LimitError, MountError};
+use crate::{CapabilityError, Language, LimitError};
 use std::path::PathBuf;
 
 /// An error of the engine itself.
@@ -10,16 +10,14 @@ pub enum Error {
     /// A limit was out of range.
     #[error(transparent)]
     Limit(#[from] LimitError),
-    /// A mount could not be used (bad mount point, missing host directory).
+    /// A capability could not be used (a bad mount point, a missing host
+    /// directory, a bad allowed host, packages for JavaScript...): the
+    /// error names its option and flag.
     #[error(transparent)]
-    Mount(#[from] MountError),
-    /// The `http` capability could not be used (a bad allowed host).
-    #[error(transparent)]
-    Http(#[from] HttpConfigError),
-    /// The `packages` capability could not be used (a missing directory, a
-    /// bad name on the allow-list, a bad index URL, a JavaScript session).
-    #[error(transparent)]
-    Packages(#[from] crate::PackagesConfigError),
+    Capability(#[from] CapabilityError),
+    /// The `http` module's client could not be set up on this host.
+    #[error("could not set up the HTTP client: {0}")]
+    HttpClient(String),
     /// The wasmtime engine could not be configured on this host.
     #[error("could not set up the WebAssembly engine: {0}")]
     EngineSetup(String),

@@ -10,7 +10,7 @@ use crate::modules::fs::{PlainFiles, PlainFilesView};
 use crate::outcome::{GuestException, Outcome, Status, Stream};
 use crate::output::{self, OutputRouter, OutputSink};
 use crate::stdin::RunInput;
-use crate::{Deterministic, Error, Language, Limits, Mount};
+use crate::{Capabilities, Error, Language, Limits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -107,9 +107,9 @@ pub(crate) struct Setup<'a> {
     /// Whether the guest reads the host process's own stdin; else it reads
     /// bytes the session gives it ([`Instance::set_stdin`]).
     pub(crate) inherit_stdin: bool,
-    pub(crate) deterministic: Option<&'a Deterministic>,
-    /// The directories the guest sees through WASI.
-    pub(crate) preopens: Vec<Mount>,
+    /// What is fixed when the WASI context is built: the directories the
+    /// guest sees and deterministic clocks and randomness (`None`: none).
+    pub(crate) capabilities: Option<&'a Capabilities>,
     /// Where output written while the guest starts goes (captured if none).
     pub(crate) sink: Option<Arc<dyn OutputSink>>,
 }
@@ -125,8 +125,7 @@ impl<'a> Setup<'a> {
             argv: default_argv(),
             module_paths: Vec::new(),
             inherit_stdin: false,
-            deterministic: None,
-            preopens: Vec::new(),
+            capabilities: None,
             sink: None,
         }
     }
@@ -179,8 +178,9 @@ impl Instance {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        if let Some(deterministic) = setup.deterministic {
-            deterministic.apply(&mut wasi);
+        let deterministic = setup.capabilities.and_then(|c| c.deterministic.as_ref());
+        if let Some(deterministic) = deterministic {
+            crate::deterministic::apply(deterministic, &mut wasi);
         }
         // Stdin bytes are given when a session takes the instance, so that a
         // pooled instance can take them too.
@@ -193,10 +193,18 @@ impl Instance {
         if let Some(input) = &input {
             wasi.stdin(input.clone());
         }
-        // The mounts (validated by `Modules::new`) reach the guest both
-        // through the `fs` module and as preopened directories (plain
+        // The mounts (checked by `SessionBuilder::start`) reach the guest
+        // both through the `fs` module and as preopened directories (plain
         // `open()`), served by goru's own `wasi:filesystem` host.
-        let files = PlainFiles::open(&setup.preopens, calls.open_files()).map_err(Error::from)?;
+        let preopens = setup
+            .capabilities
+            .map(Capabilities::preopens)
+            .unwrap_or_default();
+        let files = PlainFiles::open(&preopens, calls.open_files()).map_err(|(index, error)| {
+            let none = Capabilities::none();
+            let capabilities = setup.capabilities.unwrap_or(&none);
+            Error::from(crate::capabilities::preopen_error(capabilities, index, error))
+        })?;
         let limits = setup.limits;
         let state = HostState {
             wasi: wasi.build(),

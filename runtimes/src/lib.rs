@@ -33,7 +33,6 @@ mod host_calls;
 mod host_functions;
 mod host_memory;
 mod instance;
-mod language;
 mod limiter;
 mod limits;
 mod modules;
@@ -46,20 +45,19 @@ mod stdin;
 
 pub use allocator::DEFAULT_MAX_INSTANCES;
 pub use cache::{CACHE_DIR_ENV, default_cache_dir};
-pub use capabilities::Capabilities;
-pub use deterministic::{DEFAULT_START_TIME_MS, Deterministic};
+pub use capabilities::check_capabilities;
 pub use engine::{Engine, EngineBuilder, MAX_WASM_STACK};
 pub use error::Error;
-pub use host_functions::{HostFunctions, HostFuture, HostResult, InvalidName, MAX_NAME_LEN};
-pub use instance::{Mode, StartError};
-pub use language::{Language, UnknownLanguage};
-pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_duration, parse_size};
-pub use modules::fs::{FsLimits, Mount, MountError, MountMode};
-pub use modules::http::{AllowEntry, BadEntry, HttpCapability, HttpConfigError};
-pub use modules::kv::KvLimits;
-pub use modules::packages::{
-    GUEST_PATH as PACKAGES_GUEST_PATH, PackagesCapability, PackagesConfigError,
+pub use goru_protocol::capabilities::{
+    AllowEntry, BadEntry, Capabilities, Capability, CapabilityError, DEFAULT_START_TIME_MS,
+    Deterministic, FsLimits, HttpCapability, HttpConfigError, KvLimits, Mount, MountError,
+    MountMode, PACKAGES_GUEST_PATH, PackagesCapability, PackagesConfigError,
 };
+pub use goru_protocol::{Language, UnknownLanguage};
+pub use instance::{Mode, StartError};
+pub use host_functions::{HostFunctions, HostFuture, HostResult, InvalidName, MAX_NAME_LEN};
+pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_duration, parse_size};
+pub use modules::registry::guest_globals;
 pub use outcome::{GuestException, Outcome, Status, Stream, exit_code};
 pub use output::OutputSink;
 pub use session::{Session, SessionBuilder, Stdin};

@@ -25,7 +25,8 @@ pub enum Stdin {
 
 /// Configures a [`Session`]. Defaults, all denying:
 /// - no capabilities ([`Capabilities::none`]): no filesystem, network, `kv`
-///   (mounts given are checked by `start`, which fails with [`Error::Mount`]);
+///   (capabilities given are checked by `start`, which fails with
+///   [`Error::Capability`]);
 /// - no environment variables;
 /// - only the engine's host functions (none unless the embedder registered some);
 /// - stdin empty; output captured into each [`Outcome`];
@@ -114,8 +115,7 @@ impl SessionBuilder {
         self.argv == default_argv()
             && !matches!(self.stdin, Stdin::Inherit)
             && self.capabilities.deterministic.is_none()
-            && self.capabilities.mounts.is_empty()
-            && self.capabilities.packages.is_none()
+            && crate::modules::registry::warm_pool_allows(&self.capabilities)
     }
 
     /// Creates the sandbox: takes an instance from the engine's warm pool
@@ -126,14 +126,9 @@ impl SessionBuilder {
     /// instance.
     pub async fn start(&self, engine: &Engine) -> Result<Session, StartError> {
         self.limits.validate().map_err(Error::from)?;
-        if self.capabilities.packages.is_some() && self.language != Language::Python {
-            return Err(Error::from(crate::PackagesConfigError::PythonOnly).into());
-        }
-        self.capabilities
-            .packages_mount_point_is_free()
-            .map_err(Error::from)?;
-        // Validates the mounts, `http` and packages before any instance is
-        // made or taken.
+        // Every check of the capabilities, before any instance is made or
+        // taken; then the modules open what was checked.
+        crate::check_capabilities(&self.capabilities, self.language).map_err(Error::from)?;
         let modules = Modules::new(&self.capabilities, &self.limits)?;
         let calls = HostCalls::new(
             engine.host_functions().merged_with(&self.host_functions),
@@ -178,7 +173,7 @@ impl SessionBuilder {
     /// What the guest appends to `sys.path`: where its packages are mounted.
     fn module_paths(&self) -> Vec<String> {
         match &self.capabilities.packages {
-            Some(_) => vec![crate::modules::packages::GUEST_PATH.to_string()],
+            Some(_) => vec![crate::PACKAGES_GUEST_PATH.to_string()],
             None => Vec::new(),
         }
     }
@@ -194,8 +189,7 @@ impl SessionBuilder {
             // Stdin bytes are given when the session is made (`session`), so
             // that a pooled instance can take them too.
             inherit_stdin: matches!(self.stdin, Stdin::Inherit),
-            deterministic: self.capabilities.deterministic.as_ref(),
-            preopens: self.capabilities.preopens(),
+            capabilities: Some(&self.capabilities),
             sink: self.sink.clone(),
         };
         engine.guests().instantiate(&setup, calls).await

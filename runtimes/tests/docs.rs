@@ -76,7 +76,11 @@ fn every_allow_list_entry_in_the_docs_is_valid() {
 fn documented_functions() -> Vec<(String, String)> {
     let page = read_doc("docs/sandbox-api.md");
     let mut found = Vec::new();
-    for module in ["kv", "fs", "http"] {
+    let mut modules = goru_runtimes::guest_globals(Language::Python);
+    modules.extend(goru_runtimes::guest_globals(Language::JavaScript));
+    modules.sort();
+    modules.dedup();
+    for module in modules {
         let prefix = format!("{module}.");
         for (at, _) in page.match_indices(&prefix) {
             let before = page[..at].chars().next_back();
@@ -96,6 +100,33 @@ fn documented_functions() -> Vec<(String, String)> {
     found.sort();
     found.dedup();
     found
+}
+
+/// The guests install every global the engine's module registry lists.
+#[tokio::test]
+async fn every_registered_module_is_in_its_guest() {
+    let engine = Engine::new().unwrap();
+    for language in Language::ALL {
+        let names = goru_runtimes::guest_globals(language);
+        assert!(names.contains(&"kv"), "{language}: {names:?}");
+        let code = match language {
+            Language::Python => {
+                format!("import builtins\nprint(all(hasattr(builtins, n) for n in {names:?}))")
+            }
+            Language::JavaScript => format!(
+                "console.log({names:?}.every(n => typeof globalThis[n] !== 'undefined') ? 'True' : 'False')"
+            ),
+        };
+        let outcome = engine
+            .run_once(&SessionBuilder::new(language), &code, "<modules>")
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&outcome.stdout),
+            "True\n",
+            "{language}: {names:?} {outcome:?}"
+        );
+    }
 }
 
 fn is_for(language: Language, name: &str) -> bool {

@@ -5,8 +5,8 @@
 mod outcomes;
 
 use goru_runtimes::{
-    Capabilities, Engine, Error, FsLimits, Language, Limits, Mount, MountError, MountMode, Outcome,
-    SessionBuilder, StartError,
+    Capabilities, CapabilityError, Engine, Error, FsLimits, Language, Limits, Mount, MountError,
+    MountMode, Outcome, SessionBuilder, StartError,
 };
 use outcomes::stdout;
 use std::path::Path;
@@ -527,9 +527,14 @@ async fn bad_mounts_are_refused_before_the_session_starts() {
             mounts: mounts.clone(),
             ..Capabilities::none()
         };
-        assert!(caps.validate().is_err(), "{mounts:?}");
+        assert!(
+            goru_runtimes::check_capabilities(&caps, Language::Python).is_err(),
+            "{mounts:?}"
+        );
         let err = match builder(mounts.clone()).start(engine()).await {
-            Err(StartError::Engine(Error::Mount(err))) => err,
+            Err(StartError::Engine(Error::Capability(CapabilityError::Mount {
+                error, ..
+            }))) => error,
             Err(other) => panic!("{mounts:?}: {other}"),
             Ok(_) => panic!("{mounts:?} was accepted"),
         };

@@ -8,8 +8,8 @@ mod http_server;
 mod outcomes;
 
 use goru_runtimes::{
-    Capabilities, Engine, Error, HttpCapability, Language, Limits, Outcome, SessionBuilder,
-    StartError,
+    Capabilities, CapabilityError, Engine, Error, HttpCapability, Language, Limits, Outcome,
+    SessionBuilder, StartError,
 };
 use http_server::TestServer;
 use outcomes::{exception, stdout};
@@ -140,7 +140,7 @@ async fn bad_entries_stop_the_session_from_starting() {
     let engine = engine();
     let builder = allowing(&["ftp://api.example.com"]);
     match builder.start(&engine).await {
-        Err(StartError::Engine(Error::Http(err))) => {
+        Err(StartError::Engine(Error::Capability(err @ CapabilityError::Http(_)))) => {
             assert!(err.to_string().contains("`ftp://api.example.com`"), "{err}");
         }
         Err(other) => panic!("expected a bad-entry error, got {other:?}"),

@@ -10,8 +10,8 @@ mod outcomes;
 
 use goru_packages::environment;
 use goru_runtimes::{
-    Capabilities, Engine, Error, Language, Outcome, PackagesCapability, PackagesConfigError,
-    SessionBuilder, StartError,
+    Capabilities, CapabilityError, Engine, Error, Language, Outcome, PackagesCapability,
+    PackagesConfigError, SessionBuilder, StartError,
 };
 use index::{Api, Index, IndexFile, Wheel};
 use outcomes::{exception, guest_exception, stdout};
@@ -217,8 +217,8 @@ async fn bad_packages_capabilities_fail_before_the_session_starts() {
     let start = builder(missing).start(engine()).await;
     assert!(matches!(
         start,
-        Err(StartError::Engine(Error::Packages(
-            PackagesConfigError::Dir { .. }
+        Err(StartError::Engine(Error::Capability(
+            CapabilityError::Packages(PackagesConfigError::Dir { .. })
         )))
     ));
 
@@ -228,8 +228,8 @@ async fn bad_packages_capabilities_fail_before_the_session_starts() {
     let start = builder(bad_name).start(engine()).await;
     assert!(matches!(
         start,
-        Err(StartError::Engine(Error::Packages(
-            PackagesConfigError::AllowList(_)
+        Err(StartError::Engine(Error::Capability(
+            CapabilityError::Packages(PackagesConfigError::AllowList { .. })
         )))
     ));
 
@@ -238,8 +238,8 @@ async fn bad_packages_capabilities_fail_before_the_session_starts() {
     let start = builder(bad_index).start(engine()).await;
     assert!(matches!(
         start,
-        Err(StartError::Engine(Error::Packages(
-            PackagesConfigError::Index(_)
+        Err(StartError::Engine(Error::Capability(
+            CapabilityError::Packages(PackagesConfigError::Index(_))
         )))
     ));
 
@@ -251,8 +251,8 @@ async fn bad_packages_capabilities_fail_before_the_session_starts() {
     let start = js.start(engine()).await;
     assert!(matches!(
         start,
-        Err(StartError::Engine(Error::Packages(
-            PackagesConfigError::PythonOnly
+        Err(StartError::Engine(Error::Capability(
+            CapabilityError::Packages(PackagesConfigError::PythonOnly)
         )))
     ));
 
@@ -269,7 +269,9 @@ async fn bad_packages_capabilities_fail_before_the_session_starts() {
     });
     assert!(matches!(
         clash.start(engine()).await,
-        Err(StartError::Engine(Error::Mount(_)))
+        Err(StartError::Engine(Error::Capability(
+            CapabilityError::Mount { .. }
+        )))
     ));
 }
 
@@ -373,8 +375,8 @@ async fn install_pkg_refuses_a_packages_directory_whose_parent_the_guest_replace
     .await;
     assert!(matches!(
         start,
-        Err(StartError::Engine(Error::Packages(
-            PackagesConfigError::Dir { .. }
+        Err(StartError::Engine(Error::Capability(
+            CapabilityError::Packages(PackagesConfigError::Dir { .. })
         )))
     ));
 }

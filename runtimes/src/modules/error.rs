@@ -21,15 +21,10 @@ impl ModuleError {
         }
     }
 
-    /// The module is off in this session; the message says how to turn it on.
-    pub(crate) fn disabled(module: &str, cli_flag: &str) -> Self {
-        ModuleError::new(
-            "PermissionError",
-            format!(
-                "the `{module}` module is not enabled in this sandbox \
-                 (enable it with `{cli_flag}` on the command line, or the `{module}` capability)"
-            ),
-        )
+    /// A module that is off in this session; `message` says how to turn it
+    /// on (the registry words it).
+    pub(crate) fn disabled(message: String) -> Self {
+        ModuleError::new("PermissionError", message)
     }
 
     /// The JSON the guest wrappers decode into an exception.

@@ -2,59 +2,80 @@
 //! `install_pkg`).
 //!
 //! Each module is host code plus a thin wrapper in each guest language, side
-//! by side in its folder (`kv/mod.rs`, `kv/kv.py`, `kv/kv.js`). The wrappers
-//! reach the host through the ordinary `host.call` import with reserved names
-//! (`goru:kv.get`); embedders cannot register names with a `:`, so nothing
-//! can stand in for a module. Whether a module is enabled is checked here,
-//! once, at the boundary.
+//! by side in its folder (`kv/mod.rs`, `kv/kv.py`, `kv/kv.js`), and one line
+//! in [`registry::MODULES`]; its config is a capability type of
+//! goru-protocol. The wrappers reach the host through the ordinary
+//! `host.call` import with reserved names (`goru:kv.get`); embedders cannot
+//! register names with a `:`, so nothing can stand in for a module. Whether
+//! a module is enabled is checked here, once, at the boundary.
 
 mod error;
 pub mod fs;
 pub mod http;
 pub mod kv;
 pub mod packages;
+pub(crate) mod registry;
 
 pub(crate) use error::{ModuleError, string_arg};
 
 use crate::{Capabilities, Limits};
+use registry::{MODULES, ModuleSpec};
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The prefix of the names of built-in module functions.
 pub(crate) const PREFIX: &str = "goru:";
 
+/// A module's state in one session: what its capability set up.
+#[async_trait::async_trait]
+pub(crate) trait Module: Send + Sync {
+    /// Calls `function` of the module (`get` for `goru:kv.get`).
+    async fn call(&self, function: &str, args: Value) -> Result<Value, ModuleError>;
+
+    /// The largest JSON a call of `function` may carry, when the module's
+    /// own limits allow more than the host-call payload limit; else 0.
+    fn max_payload_bytes(&self, _function: &str) -> u64 {
+        0
+    }
+}
+
+/// What a module's set-up gives: its state for the session, `None` when the
+/// capabilities leave it off.
+pub(crate) type SetupResult = Result<Option<Box<dyn Module>>, crate::Error>;
+
+/// What a module's set-up may use besides the capabilities.
+pub(crate) struct Setup<'a> {
+    pub limits: &'a Limits,
+    /// The session's budget of open files, shared by `fs` and the guest's
+    /// plain file calls.
+    pub open_files: &'a Arc<fs::OpenFiles>,
+}
+
 /// The state of every module for one session.
 pub(crate) struct Modules {
-    kv: Option<kv::KvStore>,
-    fs: Option<fs::FsMounts>,
-    http: Option<http::Http>,
-    packages: Option<packages::Packages>,
+    /// Each module of the registry, in its order; `None` when it is off.
+    enabled: Vec<(&'static ModuleSpec, Option<Box<dyn Module>>)>,
     /// The session's budget of open files, shared by `fs` and the guest's
     /// plain file calls.
     open_files: Arc<fs::OpenFiles>,
 }
 
 impl Modules {
-    /// Fails when a mount cannot be used (see [`Capabilities::validate`]) or
-    /// an allowed `http` host is not valid.
+    /// Sets up each module its capability turns on; fails when a mount or
+    /// the packages directory cannot be opened (after
+    /// [`crate::check_capabilities`], only when the host changed since).
     pub(crate) fn new(capabilities: &Capabilities, limits: &Limits) -> Result<Self, crate::Error> {
         let open_files = fs::OpenFiles::new(limits.max_open_files);
+        let setup = Setup {
+            limits,
+            open_files: &open_files,
+        };
+        let enabled = MODULES
+            .iter()
+            .map(|spec| Ok((spec, (spec.setup)(capabilities, &setup)?)))
+            .collect::<Result<_, crate::Error>>()?;
         Ok(Modules {
-            kv: capabilities.kv.clone().map(kv::KvStore::new),
-            fs: fs::FsMounts::open(
-                &capabilities.mounts,
-                capabilities.fs_limits.clone(),
-                open_files.clone(),
-            )?,
-            http: match &capabilities.http {
-                Some(http) => http::Http::new(http, limits.max_host_payload_bytes)?,
-                None => None,
-            },
-            packages: capabilities
-                .packages
-                .as_ref()
-                .map(packages::Packages::new)
-                .transpose()?,
+            enabled,
             open_files,
         })
     }
@@ -68,9 +89,12 @@ impl Modules {
     /// arguments or result: `default` (the host-call payload limit), or more
     /// where a module's own limits allow more (file contents).
     pub(crate) fn max_payload_bytes(&self, name: &str, default: u64) -> u64 {
-        let module_limit = match (name.split_once('.'), &self.fs) {
-            (Some(("fs", function)), Some(fs)) => fs.max_payload_bytes(function),
-            _ => 0,
+        let module_limit = match name.split_once('.') {
+            Some((module, function)) => match self.find(module) {
+                Some((_, Some(state))) => state.max_payload_bytes(function),
+                _ => 0,
+            },
+            None => 0,
         };
         default.max(module_limit)
     }
@@ -78,37 +102,20 @@ impl Modules {
     /// Calls the module function `name` (without the prefix, e.g. `kv.get`).
     pub(crate) async fn call(&self, name: &str, args: Value) -> Result<Value, ModuleError> {
         let (module, function) = name.split_once('.').unwrap_or((name, ""));
-        match module {
-            "kv" => match &self.kv {
-                Some(store) => store.call(function, args),
-                None => Err(ModuleError::disabled("kv", "--kv")),
-            },
-            "fs" => match &self.fs {
-                Some(mounts) => mounts.call(function, args).await,
-                None => Err(ModuleError::new(
-                    "PermissionError",
-                    "the `fs` module is not enabled in this sandbox: no directory is mounted \
-                     (mount one with `--mount GUEST:HOST:ro` on the command line, \
-                     or the `mounts` capability)",
-                )),
-            },
-            "http" => match &self.http {
-                Some(http) => http.call(function, args).await,
-                None => Err(ModuleError::disabled("http", "--allow-host HOST")),
-            },
-            "packages" => match &self.packages {
-                Some(packages) => packages.call(function, args).await,
-                None => Err(ModuleError::new(
-                    "PermissionError",
-                    "installing packages is not enabled in this sandbox: it has no packages \
-                     directory (give one with `--packages DIR` and allow names with \
-                     `--allow-install NAME` on the command line, or the `packages` capability)",
-                )),
-            },
-            _ => Err(ModuleError::new(
+        match self.find(module) {
+            Some((_, Some(state))) => state.call(function, args).await,
+            Some((spec, None)) => Err(ModuleError::disabled(spec.disabled_message())),
+            None => Err(ModuleError::new(
                 "RuntimeError",
                 format!("no built-in module function `{PREFIX}{name}`"),
             )),
         }
+    }
+
+    fn find(&self, module: &str) -> Option<(&'static ModuleSpec, Option<&dyn Module>)> {
+        self.enabled
+            .iter()
+            .find(|(spec, _)| spec.name == module)
+            .map(|(spec, state)| (*spec, state.as_deref()))
     }
 }

@@ -8,18 +8,16 @@
 //! checks the mount's mode first. Errors name guest paths only: the guest
 //! never learns where a mount lives on the host.
 
-mod mount;
 mod open_files;
 mod wasi;
 
-pub(crate) use mount::validate;
-pub use mount::{FsLimits, Mount, MountError, MountMode};
 pub(crate) use open_files::OpenFiles;
 pub(crate) use wasi::{PlainFiles, PlainFilesView, add_to_linker};
 
 use open_files::Slot;
 
-use super::{ModuleError, string_arg};
+use super::{Module, ModuleError, Setup, SetupResult, string_arg};
+use crate::{Capabilities, CapabilityError, FsLimits, Mount, MountError, MountMode};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use serde_json::{Value, json};
 use std::io::{self, Read, Write};
@@ -76,26 +74,70 @@ fn worst_case_json(bytes: u64) -> u64 {
     bytes.saturating_mul(6).saturating_add(4096)
 }
 
+/// The module's state, when the capabilities mount a directory.
+pub(crate) fn setup(capabilities: &Capabilities, setup: &Setup) -> SetupResult {
+    let mounts = FsMounts::open(
+        &capabilities.mounts,
+        capabilities.fs_limits.clone(),
+        setup.open_files.clone(),
+    )?;
+    Ok(mounts.map(|mounts| Box::new(mounts) as Box<dyn Module>))
+}
+
+#[async_trait::async_trait]
+impl Module for FsMounts {
+    async fn call(&self, function: &str, args: Value) -> Result<Value, ModuleError> {
+        FsMounts::call(self, function, args).await
+    }
+
+    fn max_payload_bytes(&self, function: &str) -> u64 {
+        FsMounts::max_payload_bytes(self, function)
+    }
+}
+
+/// The host side of checking mounts (their guest paths are checked by
+/// [`Capabilities::validate`]): each host path is an existing directory.
+pub(crate) fn check_host(capabilities: &Capabilities) -> Result<(), CapabilityError> {
+    for (index, mount) in capabilities.mounts.iter().enumerate() {
+        let host_error = |message: String| CapabilityError::Mount {
+            index,
+            error: host_error(mount, message),
+        };
+        let metadata = std::fs::metadata(&mount.host).map_err(|e| host_error(e.to_string()))?;
+        if !metadata.is_dir() {
+            return Err(host_error("not a directory".into()));
+        }
+    }
+    Ok(())
+}
+
+fn host_error(mount: &Mount, message: String) -> MountError {
+    MountError::Host {
+        guest: mount.guest.clone(),
+        host: mount.host.clone(),
+        message,
+    }
+}
+
 impl FsMounts {
-    /// Validates `mounts` and opens each host directory. `None` when there
-    /// are no mounts: the module is off.
+    /// Opens each host directory of `mounts` (checked by
+    /// [`crate::check_capabilities`]). `None` when there are no mounts: the
+    /// module is off.
     pub(crate) fn open(
         mounts: &[Mount],
         limits: FsLimits,
         open_files: Arc<OpenFiles>,
-    ) -> Result<Option<Self>, MountError> {
+    ) -> Result<Option<Self>, CapabilityError> {
         if mounts.is_empty() {
             return Ok(None);
         }
-        validate(mounts)?;
         let mut open = Vec::with_capacity(mounts.len());
-        for mount in mounts {
+        for (index, mount) in mounts.iter().enumerate() {
             let dir =
                 Dir::open_ambient_dir(&mount.host, cap_std::ambient_authority()).map_err(|e| {
-                    MountError::Host {
-                        guest: mount.guest.clone(),
-                        host: mount.host.clone(),
-                        message: e.to_string(),
+                    CapabilityError::Mount {
+                        index,
+                        error: host_error(mount, e.to_string()),
                     }
                 })?;
             open.push(OpenMount {
@@ -557,5 +599,49 @@ mod tests {
         for bad in ["data/x", "", "x/../data", "/data/\0"] {
             assert!(resolve(&slices, bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod host_check_tests {
+    use super::*;
+
+    fn mounting(mounts: Vec<Mount>) -> Capabilities {
+        Capabilities {
+            mounts,
+            ..Capabilities::none()
+        }
+    }
+
+    #[test]
+    fn host_paths_must_be_existing_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let ok = Mount::new("/data", dir.path(), MountMode::Ro);
+        assert_eq!(check_host(&mounting(vec![ok.clone()])), Ok(()));
+        let err = check_host(&mounting(vec![
+            ok.clone(),
+            Mount::new("/file", &file, MountMode::Ro),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        assert_eq!(err.option(), "mounts[1].host");
+        let err = check_host(&mounting(vec![Mount::new(
+            "/data",
+            dir.path().join("missing"),
+            MountMode::Ro,
+        )]))
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CapabilityError::Mount {
+                    index: 0,
+                    error: MountError::Host { .. }
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -18,7 +18,7 @@
 //! other call is wasmtime-wasi's own once the checks pass.
 
 use super::open_files::{OpenFiles, Slot};
-use super::{Mount, MountError, MountMode};
+use crate::{Mount, MountError, MountMode};
 use cap_primitives::fs::{FileTypeExt, FollowSymlinks, OpenOptions, OpenOptionsExt};
 use std::collections::HashMap;
 use std::io;
@@ -70,15 +70,22 @@ fn perms(mode: MountMode) -> FsPerms {
 }
 
 impl PlainFiles {
-    /// Opens each mount's host directory (`mounts` were validated).
-    pub(crate) fn open(mounts: &[Mount], open_files: Arc<OpenFiles>) -> Result<Self, MountError> {
+    /// Opens each mount's host directory (`mounts` were validated); the
+    /// error comes with the index of the mount that failed.
+    pub(crate) fn open(
+        mounts: &[Mount],
+        open_files: Arc<OpenFiles>,
+    ) -> Result<Self, (usize, MountError)> {
         let mut preopens = Vec::with_capacity(mounts.len());
-        for mount in mounts {
+        for (index, mount) in mounts.iter().enumerate() {
             let dir = cap_std::fs::Dir::open_ambient_dir(&mount.host, cap_std::ambient_authority())
-                .map_err(|e| MountError::Host {
-                    guest: mount.guest.clone(),
-                    host: mount.host.clone(),
-                    message: e.to_string(),
+                .map_err(|e| {
+                    let error = MountError::Host {
+                        guest: mount.guest.clone(),
+                        host: mount.host.clone(),
+                        message: e.to_string(),
+                    };
+                    (index, error)
                 })?;
             let open_mode = match mount.mode {
                 MountMode::Ro => OpenMode::READ,

@@ -20,19 +20,17 @@
 //!
 //! The session holds one client (one connection pool) for all its runs.
 
-pub(crate) mod entry;
 pub(crate) mod policy;
 
-pub use entry::{AllowEntry, BadEntry};
-
-use super::ModuleError;
+use super::{Module, ModuleError, Setup, SetupResult};
+use crate::{Capabilities, CapabilityError, HttpCapability};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use policy::{AddressRefused, AllowList, Denied};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url, redirect};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -62,89 +60,19 @@ const FORBIDDEN_REQUEST_HEADERS: &[&str] = &[
 ];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-/// The `http` capability: which hosts the guest may reach, and the limits of
-/// each request. Defaults: no hosts (the module is off), request bodies up to
-/// 1 MiB, response bodies up to 10 MiB, 5 redirects, 10 s per request.
-///
-/// A response body must also fit one host call's result: base64 makes it a
-/// third larger, so with `Limits::max_host_payload_bytes` at its default of
-/// 1 MiB a body can be at most about 760 KiB, whatever `max_response_bytes`
-/// says. Raise both to receive more. Request bodies are likewise bounded by
-/// the payload limit on the way in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct HttpCapability {
-    /// Allowed hosts, each `host`, `host:port`, `*.host` (subdomains, not
-    /// `host` itself), an IP address (`127.0.0.1:8080`, `[::1]:8080`), or a
-    /// URL (`https://api.example.com[:port]`). Without a scheme both `https`
-    /// and `http` are allowed; with one, only it. The port is the scheme's
-    /// default unless written. See `entry.rs` for the grammar.
-    pub allow: Vec<String>,
-    /// The largest request body, in bytes.
-    pub max_request_bytes: u64,
-    /// The largest response body, in bytes (see above for the payload limit).
-    pub max_response_bytes: u64,
-    /// Redirects followed for one request; each is checked like the first URL.
-    pub max_redirects: u32,
-    /// The longest a request may take, from connecting to the last byte of
-    /// the body. The guest may ask for less, never more. The run's own
-    /// timeout stops a request too.
-    #[serde(rename = "timeoutMs", with = "millis")]
-    pub timeout: Duration,
+/// The module's state, when the capabilities allow a host.
+pub(crate) fn setup(capabilities: &Capabilities, setup: &Setup) -> SetupResult {
+    let Some(capability) = &capabilities.http else {
+        return Ok(None);
+    };
+    let http = Http::new(capability, setup.limits.max_host_payload_bytes)?;
+    Ok(http.map(|http| Box::new(http) as Box<dyn Module>))
 }
 
-impl Default for HttpCapability {
-    fn default() -> Self {
-        HttpCapability {
-            allow: Vec::new(),
-            max_request_bytes: 1 << 20,
-            max_response_bytes: 10 << 20,
-            max_redirects: 5,
-            timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-impl HttpCapability {
-    /// The default limits with these allowed hosts.
-    pub fn allowing<S: Into<String>>(hosts: impl IntoIterator<Item = S>) -> Self {
-        HttpCapability {
-            allow: hosts.into_iter().map(Into::into).collect(),
-            ..HttpCapability::default()
-        }
-    }
-
-    /// Checks every entry and limit; sessions do this when they start.
-    pub fn validate(&self) -> Result<(), HttpConfigError> {
-        AllowList::parse(&self.allow)?;
-        if self.timeout.is_zero() || self.timeout > crate::MAX_TIMEOUT {
-            return Err(HttpConfigError::Timeout(self.timeout));
-        }
-        Ok(())
-    }
-}
-
-/// Why an `http` capability cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HttpConfigError {
-    #[error(transparent)]
-    BadEntry(#[from] BadEntry),
-    #[error("the http timeout must be more than 0 and at most 7 days, not {0:?}")]
-    Timeout(Duration),
-    #[error("could not set up the HTTP client: {0}")]
-    Client(String),
-}
-
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
+#[async_trait::async_trait]
+impl Module for Http {
+    async fn call(&self, function: &str, args: Value) -> Result<Value, ModuleError> {
+        Http::call(self, function, args).await
     }
 }
 
@@ -212,13 +140,16 @@ fn value_error(message: impl Into<String>) -> ModuleError {
 }
 
 impl Http {
-    /// The session's client; `None` when no host is allowed (the module is off).
+    /// The session's client (`capability` was checked by
+    /// [`crate::check_capabilities`]); `None` when no host is allowed (the
+    /// module is off).
     pub(crate) fn new(
         capability: &HttpCapability,
         max_payload_bytes: u64,
-    ) -> Result<Option<Self>, HttpConfigError> {
-        capability.validate()?;
-        let allow = Arc::new(AllowList::parse(&capability.allow)?);
+    ) -> Result<Option<Self>, crate::Error> {
+        let allow = Arc::new(AllowList::new(
+            capability.entries().map_err(CapabilityError::from)?,
+        ));
         if allow.is_empty() {
             return Ok(None);
         }
@@ -247,7 +178,7 @@ impl Http {
             .pool_max_idle_per_host(4)
             .tls_backend_preconfigured(tls_config()?)
             .build()
-            .map_err(|e| HttpConfigError::Client(error_chain(&e)))?;
+            .map_err(|e| crate::Error::HttpClient(error_chain(&e)))?;
         Ok(Some(Http {
             allow,
             capability: capability.clone(),
@@ -515,14 +446,14 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
 /// TLS with rustls and ring, trusting Mozilla's root certificates (built in,
 /// so a request behaves the same on every host and nothing is read from the
 /// host's disk per session). HTTP/1.1 only.
-fn tls_config() -> Result<rustls::ClientConfig, HttpConfigError> {
+fn tls_config() -> Result<rustls::ClientConfig, crate::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| HttpConfigError::Client(e.to_string()))?
+        .map_err(|e| crate::Error::HttpClient(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -549,7 +480,16 @@ mod tests {
         let err = Http::new(&HttpCapability::allowing(["example.com/v1"]), 1 << 20)
             .err()
             .unwrap();
-        assert!(matches!(err, HttpConfigError::BadEntry(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                crate::Error::Capability(CapabilityError::Http(crate::HttpConfigError::BadEntry {
+                    index: 0,
+                    ..
+                }))
+            ),
+            "{err}"
+        );
         let zero = HttpCapability {
             timeout: Duration::ZERO,
             ..HttpCapability::allowing(["https://example.com"])

@@ -13,7 +13,7 @@
 //!   answers with a public address when checked and a private one when used
 //!   (DNS rebinding) gains nothing: there is no second lookup.
 
-use super::entry::{BadEntry, Entry, HostPattern, Scheme, normalize_domain};
+use goru_protocol::capabilities::{BadEntry, Entry, HostPattern, Scheme};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
 
@@ -52,6 +52,11 @@ pub(crate) struct AddressRefused {
 }
 
 impl AllowList {
+    /// The list of these parsed entries.
+    pub(crate) fn new(entries: Vec<Entry>) -> Self {
+        AllowList { entries }
+    }
+
     /// Parses every entry; the first bad one is the error.
     pub(crate) fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, BadEntry> {
         let entries = entries
@@ -113,25 +118,6 @@ impl AllowList {
         self.entries
             .iter()
             .any(|entry| entry.host == HostPattern::Ip(address))
-    }
-}
-
-impl HostPattern {
-    fn matches(&self, host: &Host<&str>) -> bool {
-        match (self, host) {
-            (HostPattern::Exact(name), Host::Domain(domain)) => {
-                normalize_domain(domain) == name.as_str()
-            }
-            (HostPattern::Subdomains(suffix), Host::Domain(domain)) => {
-                let domain = normalize_domain(domain);
-                domain.len() > suffix.len() + 1
-                    && domain.ends_with(suffix.as_str())
-                    && domain.as_bytes()[domain.len() - suffix.len() - 1] == b'.'
-            }
-            (HostPattern::Ip(ip), Host::Ipv4(v4)) => *ip == IpAddr::V4(*v4),
-            (HostPattern::Ip(ip), Host::Ipv6(v6)) => *ip == IpAddr::V6(*v6),
-            _ => false,
-        }
     }
 }
 

@@ -4,31 +4,24 @@
 //! store's lock, so concurrent sets from one gathered batch cannot together
 //! pass the entry or byte limits.
 
-use super::{ModuleError, string_arg};
-use serde::{Deserialize, Serialize};
+use super::{Module, ModuleError, Setup, SetupResult, string_arg};
+use crate::{Capabilities, KvLimits};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The limits of a session's store. Defaults: keys up to 256 bytes, values
-/// up to 1 MiB of JSON, 10,000 entries, 16 MiB in all (keys plus values).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct KvLimits {
-    pub max_key_bytes: u64,
-    pub max_value_bytes: u64,
-    pub max_entries: u64,
-    pub max_total_bytes: u64,
+/// The module's state, when the capabilities give it.
+pub(crate) fn setup(capabilities: &Capabilities, _: &Setup) -> SetupResult {
+    Ok(capabilities
+        .kv
+        .clone()
+        .map(|limits| Box::new(KvStore::new(limits)) as Box<dyn Module>))
 }
 
-impl Default for KvLimits {
-    fn default() -> Self {
-        KvLimits {
-            max_key_bytes: 256,
-            max_value_bytes: 1 << 20,
-            max_entries: 10_000,
-            max_total_bytes: 16 << 20,
-        }
+#[async_trait::async_trait]
+impl Module for KvStore {
+    async fn call(&self, function: &str, args: Value) -> Result<Value, ModuleError> {
+        KvStore::call(self, function, args)
     }
 }
 

@@ -1,6 +1,6 @@
 //! `packages`: Python packages for the guest. A host directory of installed
 //! pure-Python packages (see the goru-packages crate) is mounted read-only
-//! at [`GUEST_PATH`] and put at the end of `sys.path`; and, when the
+//! at [`crate::PACKAGES_GUEST_PATH`] and put at the end of `sys.path`; and, when the
 //! session allows it, `install_pkg(name, spec)` installs more into it, only
 //! names on the session's allow-list, through the host-side installer.
 //!
@@ -8,98 +8,75 @@
 //! index, option or file, so it cannot make the host fetch or run anything
 //! the embedder did not allow.
 
-use super::{ModuleError, string_arg};
+use super::{Module, ModuleError, Setup, SetupResult, string_arg};
+use crate::{Capabilities, CapabilityError, PackagesCapability, PackagesConfigError};
 use goru_packages::{Error as InstallError, Installer, NoProgress, PackageDir, Request};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Where the guest sees the packages directory.
-pub const GUEST_PATH: &str = "/packages";
-
-/// The `packages` capability.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PackagesCapability {
-    /// The host directory of installed packages (made by `goru deps
-    /// install` or [`goru_packages::Installer`]). Mounted read-only.
-    pub dir: PathBuf,
-    /// Names the guest may install with `install_pkg` (any spelling;
-    /// compared after PEP 503 normalization). Empty (the default):
-    /// `install_pkg` is refused. The dependencies of an allowed package are
-    /// installed with it.
-    #[serde(default)]
-    pub allow_install: Vec<String>,
-    /// The package index `install_pkg` uses (PEP 691 or PEP 503 simple
-    /// API). `None` (the default): PyPI, [`goru_packages::DEFAULT_INDEX_URL`].
-    #[serde(default)]
-    pub index_url: Option<String>,
+/// The module's state, when the capabilities give a packages directory.
+pub(crate) fn setup(capabilities: &Capabilities, _: &Setup) -> SetupResult {
+    let Some(capability) = &capabilities.packages else {
+        return Ok(None);
+    };
+    let packages = Packages::new(capability).map_err(CapabilityError::from)?;
+    Ok(Some(Box::new(packages)))
 }
 
-impl PackagesCapability {
-    /// Packages from `dir`, without installs.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        PackagesCapability {
-            dir: dir.into(),
-            allow_install: Vec::new(),
-            index_url: None,
-        }
+#[async_trait::async_trait]
+impl Module for Packages {
+    async fn call(&self, function: &str, args: Value) -> Result<Value, ModuleError> {
+        Packages::call(self, function, args).await
     }
+}
 
-    /// Checks the directory, the allow-list's names and the index URL.
-    pub fn validate(&self) -> Result<(), PackagesConfigError> {
-        self.checked().map(drop)
+/// The host side of checking the capability: the directory, the
+/// allow-list's names and the index URL.
+pub(crate) fn check_host(capabilities: &Capabilities) -> Result<(), CapabilityError> {
+    match &capabilities.packages {
+        Some(packages) => checked(packages).map(drop).map_err(CapabilityError::from),
+        None => Ok(()),
     }
+}
 
-    /// Every check of [`PackagesCapability::validate`]; the allow-list,
-    /// normalized (PEP 503).
-    fn checked(&self) -> Result<BTreeSet<String>, PackagesConfigError> {
-        let allowed = self.allowed()?;
-        self.open_dir()?;
-        if let Some(url) = &self.index_url {
-            goru_packages::check_index_url(url)
-                .map_err(|e| PackagesConfigError::Index(e.to_string()))?;
-        }
-        Ok(allowed)
+/// Every check of [`check_host`]; the allow-list, normalized (PEP 503).
+fn checked(capability: &PackagesCapability) -> Result<BTreeSet<String>, PackagesConfigError> {
+    let allowed = allowed(capability)?;
+    open_dir(capability)?;
+    if let Some(url) = &capability.index_url {
+        goru_packages::check_index_url(url)
+            .map_err(|e| PackagesConfigError::Index(e.to_string()))?;
     }
+    Ok(allowed)
+}
 
-    /// The directory, opened with no link anywhere on its path.
-    fn open_dir(&self) -> Result<PackageDir, PackagesConfigError> {
-        PackageDir::open(&self.dir).map_err(|e| PackagesConfigError::Dir {
-            dir: self.dir.clone(),
-            message: match e {
-                InstallError::Io { source, .. } => source.to_string(),
-                InstallError::UnsafePath { reason, .. } => reason,
-                e => e.to_string(),
-            },
+/// The directory, opened with no link anywhere on its path.
+fn open_dir(capability: &PackagesCapability) -> Result<PackageDir, PackagesConfigError> {
+    PackageDir::open(&capability.dir).map_err(|e| PackagesConfigError::Dir {
+        dir: capability.dir.clone(),
+        message: match e {
+            InstallError::Io { source, .. } => source.to_string(),
+            InstallError::UnsafePath { reason, .. } => reason,
+            e => e.to_string(),
+        },
+    })
+}
+
+fn allowed(capability: &PackagesCapability) -> Result<BTreeSet<String>, PackagesConfigError> {
+    capability
+        .allow_install
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            goru_packages::package_name(name)
+                .map(|n| n.to_string())
+                .map_err(|e| PackagesConfigError::AllowList {
+                    index,
+                    message: e.to_string(),
+                })
         })
-    }
-
-    fn allowed(&self) -> Result<BTreeSet<String>, PackagesConfigError> {
-        self.allow_install
-            .iter()
-            .map(|name| {
-                goru_packages::package_name(name)
-                    .map(|n| n.to_string())
-                    .map_err(|e| PackagesConfigError::AllowList(e.to_string()))
-            })
-            .collect()
-    }
-}
-
-/// A `packages` capability that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum PackagesConfigError {
-    #[error("packages directory {}: {message}", dir.display())]
-    Dir { dir: PathBuf, message: String },
-    #[error("install allow-list: {0}")]
-    AllowList(String),
-    #[error("{0}")]
-    Index(String),
-    #[error("packages are for Python sessions only")]
-    PythonOnly,
+        .collect()
 }
 
 /// The module's state in one session.
@@ -114,8 +91,8 @@ pub(crate) struct Packages {
 impl Packages {
     pub(crate) fn new(capability: &PackagesCapability) -> Result<Self, PackagesConfigError> {
         Ok(Packages {
-            allowed: capability.checked()?,
-            dir: capability.open_dir()?,
+            allowed: checked(capability)?,
+            dir: open_dir(capability)?,
             index_url: capability
                 .index_url
                 .clone()
@@ -200,7 +177,7 @@ fn installer(index_url: &str) -> Result<Installer, InstallError> {
 
 impl Packages {
     /// The exception an install failure raises in the guest. Its message
-    /// names the directory as the guest sees it ([`GUEST_PATH`]), never the
+    /// names the directory as the guest sees it ([`crate::PACKAGES_GUEST_PATH`]), never the
     /// host path; URLs in it are already without credentials.
     fn install_error(&self, error: InstallError) -> ModuleError {
         let kind = match &error {
@@ -211,7 +188,8 @@ impl Packages {
             _ => "RuntimeError",
         };
         let host = self.dir.path().display().to_string();
-        let message = format!("install_pkg failed: {error}").replace(&host, GUEST_PATH);
+        let message =
+            format!("install_pkg failed: {error}").replace(&host, crate::PACKAGES_GUEST_PATH);
         ModuleError::new(kind, message)
     }
 }

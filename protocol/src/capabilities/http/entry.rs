@@ -19,24 +19,25 @@
 use std::net::IpAddr;
 use url::Host;
 
-/// A parsed entry: which schemes, which host, which port.
+/// A parsed entry: which schemes, which host, which port (the engine's
+/// allow-list matches requests against these).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Entry {
+pub struct Entry {
     /// `None`: both `http` and `https`.
-    pub(super) scheme: Option<Scheme>,
-    pub(super) host: HostPattern,
+    pub scheme: Option<Scheme>,
+    pub host: HostPattern,
     /// `None`: the default port of the request's scheme.
-    pub(super) port: Option<u16>,
+    pub port: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Scheme {
+pub enum Scheme {
     Http,
     Https,
 }
 
 impl Scheme {
-    pub(super) fn of(name: &str) -> Option<Scheme> {
+    pub fn of(name: &str) -> Option<Scheme> {
         match name {
             "https" => Some(Scheme::Https),
             "http" => Some(Scheme::Http),
@@ -44,7 +45,7 @@ impl Scheme {
         }
     }
 
-    pub(super) fn default_port(self) -> u16 {
+    pub fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,
             Scheme::Https => 443,
@@ -53,7 +54,7 @@ impl Scheme {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum HostPattern {
+pub enum HostPattern {
     /// One name (lowercase, IDNA-encoded, no trailing dot).
     Exact(String),
     /// `*.suffix`: any name ending in `.suffix`, but not `suffix` itself.
@@ -75,7 +76,7 @@ const FORMS: &str = "write `host`, `host:port`, `*.host`, `[ipv6]:port` or `http
 
 impl Entry {
     /// Parses one entry (surrounding whitespace ignored).
-    pub(super) fn parse(text: &str) -> Result<Entry, BadEntry> {
+    pub fn parse(text: &str) -> Result<Entry, BadEntry> {
         let bad = |reason: String| BadEntry {
             entry: text.to_string(),
             reason,
@@ -101,7 +102,7 @@ impl Entry {
 
     /// Whether a request with `scheme` to `port` is within this entry
     /// (the host is matched apart).
-    pub(super) fn allows(&self, scheme: Scheme, port: u16) -> bool {
+    pub fn allows(&self, scheme: Scheme, port: u16) -> bool {
         self.scheme.is_none_or(|own| own == scheme)
             && self.port.unwrap_or(scheme.default_port()) == port
     }
@@ -153,6 +154,21 @@ impl Entry {
 }
 
 impl HostPattern {
+    /// Whether a request's host (as the URL standard parsed it) matches.
+    pub fn matches(&self, host: &Host<&str>) -> bool {
+        match (self, host) {
+            (HostPattern::Exact(name), Host::Domain(domain)) => {
+                normalize_domain(domain) == name.as_str()
+            }
+            (HostPattern::Subdomains(suffix), Host::Domain(domain)) => {
+                is_subdomain(&normalize_domain(domain), suffix)
+            }
+            (HostPattern::Ip(ip), Host::Ipv4(v4)) => *ip == IpAddr::V4(*v4),
+            (HostPattern::Ip(ip), Host::Ipv6(v6)) => *ip == IpAddr::V6(*v6),
+            _ => false,
+        }
+    }
+
     /// Whether every host `other` matches, `self` matches.
     fn covers(&self, other: &HostPattern) -> bool {
         match (self, other) {
@@ -259,7 +275,7 @@ fn host_pattern(text: &str) -> Result<HostPattern, String> {
 }
 
 /// Lowercase, without one trailing dot (`Example.COM.` is `example.com`).
-pub(super) fn normalize_domain(domain: &str) -> String {
+pub fn normalize_domain(domain: &str) -> String {
     domain
         .strip_suffix('.')
         .unwrap_or(domain)

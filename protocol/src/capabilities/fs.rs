@@ -1,14 +1,16 @@
 //! Mounts as data: which host directories a session sees, where, and with
-//! what rights; checked once, when the session starts.
+//! what rights; and the `fs` module's limits.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 /// What a guest may do on a mount. Each mode includes the ones before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MountMode {
     /// Read files, list directories, stat.
@@ -52,14 +54,15 @@ impl FromStr for MountMode {
 }
 
 /// A host directory seen by the guest at `guest`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Mount {
     /// Where the guest sees it: an absolute, normalized path other than `/`
     /// (`/data`, `/work/out`).
     pub guest: String,
     /// The host directory. Relative paths are taken against the host
-    /// process's current directory when the session starts.
+    /// process's current directory when the session starts (the daemon
+    /// refuses them).
     pub host: PathBuf,
     pub mode: MountMode,
 }
@@ -94,7 +97,7 @@ impl FromStr for Mount {
 /// written. They bound what one call makes the host hold in memory (the
 /// file's bytes, then their JSON for the guest); plain `open()` reads and
 /// writes in chunks and is not counted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct FsLimits {
     /// Bytes one `read_text` / `read_json` may return.
@@ -124,6 +127,10 @@ pub enum MountError {
     BadGuestPath { guest: String, reason: &'static str },
     #[error("mount point `{0}` is given twice")]
     Duplicate(String),
+    /// Relative to the daemon's working directory would mean nothing to a
+    /// client; see [`crate::capabilities::Capabilities::require_absolute_paths`].
+    #[error("mount host path `{}` must be absolute", .0.display())]
+    RelativeHost(PathBuf),
     #[error("cannot mount `{host}` at `{guest}`: {message}")]
     Host {
         guest: String,
@@ -132,23 +139,15 @@ pub enum MountError {
     },
 }
 
-/// Checks every mount: guest paths absolute, normalized, not `/`, distinct;
-/// host paths existing directories.
-pub(crate) fn validate(mounts: &[Mount]) -> Result<(), MountError> {
-    let mut seen = BTreeSet::new();
-    for mount in mounts {
-        validate_guest(&mount.guest)?;
+/// Checks what the guest side of every mount needs, without looking at the
+/// host: guest paths absolute, normalized, not `/`, distinct. The index of
+/// the first mount at fault comes with the error.
+pub(crate) fn check_guest_paths(mounts: &[Mount]) -> Result<(), (usize, MountError)> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, mount) in mounts.iter().enumerate() {
+        validate_guest(&mount.guest).map_err(|err| (index, err))?;
         if !seen.insert(mount.guest.as_str()) {
-            return Err(MountError::Duplicate(mount.guest.clone()));
-        }
-        let host_error = |message: String| MountError::Host {
-            guest: mount.guest.clone(),
-            host: mount.host.clone(),
-            message,
-        };
-        let metadata = std::fs::metadata(&mount.host).map_err(|e| host_error(e.to_string()))?;
-        if !metadata.is_dir() {
-            return Err(host_error("not a directory".into()));
+            return Err((index, MountError::Duplicate(mount.guest.clone())));
         }
     }
     Ok(())
@@ -220,25 +219,18 @@ mod tests {
     }
 
     #[test]
-    fn validation_checks_duplicates_and_host_directories() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("file");
-        std::fs::write(&file, "x").unwrap();
-        let ok = Mount::new("/data", dir.path(), MountMode::Ro);
-        assert_eq!(validate(std::slice::from_ref(&ok)), Ok(()));
+    fn guest_paths_are_checked_in_order_and_given_once() {
+        let ok = Mount::new("/data", "/srv", MountMode::Ro);
+        assert_eq!(check_guest_paths(std::slice::from_ref(&ok)), Ok(()));
         assert_eq!(
-            validate(&[ok.clone(), Mount::new("/data", dir.path(), MountMode::Rw)]),
-            Err(MountError::Duplicate("/data".into()))
+            check_guest_paths(&[ok.clone(), Mount::new("/data", "/other", MountMode::Rw)]),
+            Err((1, MountError::Duplicate("/data".into())))
         );
-        let err = validate(&[Mount::new("/data", &file, MountMode::Ro)]).unwrap_err();
-        assert!(err.to_string().contains("not a directory"), "{err}");
-        let err = validate(&[Mount::new(
-            "/data",
-            dir.path().join("missing"),
-            MountMode::Ro,
-        )])
-        .unwrap_err();
-        assert!(matches!(err, MountError::Host { .. }), "{err}");
+        let err = check_guest_paths(&[ok, Mount::new("data", "/srv", MountMode::Ro)]).unwrap_err();
+        assert!(
+            matches!(err, (1, MountError::BadGuestPath { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

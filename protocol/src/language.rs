@@ -1,11 +1,14 @@
 //! The guest languages.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-/// A language goru can run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A language goru can run: `"python"` or `"javascript"` on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Language {
     /// CPython 3.14.
     Python,
@@ -80,6 +83,17 @@ mod tests {
             Err(UnknownLanguage("ruby".into()))
         );
         assert!("".parse::<Language>().is_err());
+    }
+
+    #[test]
+    fn wire_names_are_the_canonical_names() {
+        for language in Language::ALL {
+            assert_eq!(
+                serde_json::to_value(language).unwrap(),
+                serde_json::Value::String(language.name().into())
+            );
+        }
+        assert!(serde_json::from_str::<Language>("\"js\"").is_err());
     }
 
     #[test]
