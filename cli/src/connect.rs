@@ -2,12 +2,12 @@
 //! flags, the output and the report are the in-process run's; only where
 //! the code runs differs, and that the guest's stdin is read up front.
 
-use crate::cli::RunArgs;
-use crate::verdict::{ReportFile, Verdict};
-use crate::{
-    Clipped, Fatal, ProcessOutput, async_runtime, capabilities, limits, print_traceback, program,
-    read_stdin_utf8, report_clipped, report_status,
-};
+use crate::fatal::Fatal;
+use crate::outcome::{Clipped, print_traceback, report_clipped, report_status};
+use crate::output::ProcessOutput;
+use crate::runtime::async_runtime;
+use crate::settings::{RunSettings, read_stdin_utf8};
+use crate::verdict::Verdict;
 use clap::ArgMatches;
 use clap::parser::ValueSource;
 use goru_client::protocol::types::{self as wire, OutcomeKind, OutputStream, RunResult};
@@ -43,11 +43,14 @@ impl GivenLimits {
     }
 }
 
-pub(crate) fn run(socket: &Path, cli: RunArgs, given: GivenLimits) -> Result<i32, Fatal> {
-    let limits = limits(&cli.limits)?;
-    let capabilities = wire_capabilities(&capabilities(&cli.capabilities)?);
-    let report_file = cli.report.as_deref().map(ReportFile::create).transpose()?;
-    let program = program(cli)?;
+pub(crate) fn run(socket: &Path, settings: RunSettings, given: GivenLimits) -> Result<i32, Fatal> {
+    let RunSettings {
+        limits,
+        capabilities,
+        report: report_file,
+        program,
+    } = settings;
+    let capabilities = wire_capabilities(&capabilities);
     let language = program.language;
     let stdin = guest_stdin(&program.stdin)?;
     async_runtime()?.block_on(async {

@@ -2,8 +2,9 @@
 //! imports with `--packages DIR`.
 
 use crate::cli::{DepsArgs, DepsCommand};
+use crate::fatal::Fatal;
 use crate::report;
-use crate::{Fatal, async_runtime};
+use crate::runtime::async_runtime;
 use goru_packages::{Error, Event, Installer, PackageDir, Progress, Request};
 use std::io::{IsTerminal, Write};
 use std::path::Path;

@@ -11,10 +11,12 @@
 //! Ctrl-D); otherwise they are read from stdin as they are, without prompts.
 
 use crate::cli::{ReplArgs, env};
-use crate::{
-    Clipped, Fatal, async_runtime, capabilities, for_language, limits, report, report_clipped,
-    report_status,
-};
+use crate::fatal::Fatal;
+use crate::outcome::{Clipped, report_clipped, report_status};
+use crate::output::ProcessOutput;
+use crate::report;
+use crate::runtime::{CliRuntime, async_runtime};
+use crate::settings::ReplSettings;
 use goru_runtimes::{
     Engine, Error, Language, Mode, Outcome, OutputSink, Session, SessionBuilder, StartError,
     Status, Stdin, Stream, exit_code,
@@ -34,23 +36,18 @@ const FILENAME: &str = "<stdin>";
 const HISTORY_LEN: usize = 1000;
 
 pub fn main(args: ReplArgs) -> Result<i32, Fatal> {
-    let language = match args.lang.as_deref() {
-        None => Language::Python,
-        Some(name) => name.parse::<Language>().map_err(|err| {
-            Fatal::usage(
-                err.to_string(),
-                Some("use `--lang python` or `--lang js`".to_string()),
-            )
-        })?,
-    };
-    let limits = limits(&args.limits)?;
+    let ReplSettings {
+        language,
+        limits,
+        capabilities,
+    } = ReplSettings::resolve(&args)?;
     let max_output_bytes = limits.max_output_bytes;
     let interactive = std::io::stdin().is_terminal();
     let output = Arc::new(ReplOutput::default());
     let mut builder = SessionBuilder::new(language);
     builder
         .limits(limits)
-        .capabilities(for_language(capabilities(&args.capabilities)?, language)?)
+        .capabilities(capabilities)
         .argv(vec![String::new()])
         // The REPL's own input is the host's stdin; the guest's is empty.
         .stdin(Stdin::Empty)
@@ -272,7 +269,7 @@ struct Repl {
     engine: Engine,
     builder: SessionBuilder,
     session: Session,
-    runtime: crate::CliRuntime,
+    runtime: CliRuntime,
     output: Arc<ReplOutput>,
     interactive: bool,
     /// Whether an entry failed (piped input exits with 1 then).
@@ -485,7 +482,7 @@ impl ReplOutput {
 
 impl OutputSink for ReplOutput {
     fn write(&self, stream: Stream, bytes: &[u8]) {
-        crate::ProcessOutput.write(stream, bytes);
+        ProcessOutput.write(stream, bytes);
         if let Some(last) = bytes.last() {
             self.mid_line.store(*last != b'\n', Ordering::Relaxed);
         }

@@ -11,7 +11,7 @@
 //! own exit code), `exception`, `timeout`, `memoryLimit`, `outputLimit`,
 //! `crashed`, `cancelled`.
 
-use crate::Fatal;
+use crate::fatal::Fatal;
 use goru_client::protocol::types::OutcomeKind;
 use goru_runtimes::Status;
 use serde::Serialize;
