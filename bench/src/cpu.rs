@@ -12,7 +12,8 @@
 //! result's check values must match the expected ones, so a broken run cannot
 //! pass as a fast one.
 
-use super::real_executable;
+use crate::measure::real_executable;
+use crate::options::{Options, usage_error};
 use goru_runtimes::{Engine, Language, Limits, SessionBuilder, Status};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -216,7 +217,7 @@ const WORKLOADS: &[Workload] = &[
 ];
 
 /// The Markdown section: one table per language.
-pub(crate) fn report(options: &super::Options) -> String {
+pub(crate) fn report(options: &Options) -> String {
     // A sample of the slowest workload takes seconds: a few samples per row.
     let runs = options.runs.clamp(3, 7);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -238,7 +239,7 @@ pub(crate) fn report(options: &super::Options) -> String {
         })
         .collect();
     if selected.is_empty() {
-        super::usage_error(&format!(
+        usage_error(&format!(
             "no workload's name contains `{}` (workloads: {})",
             options.workload.as_deref().unwrap_or_default(),
             WORKLOADS

@@ -112,7 +112,7 @@ async fn measure(client: &Client, runs: usize) -> Vec<(Duration, Duration)> {
         }
         // The first runs warm the connection and the session.
         let mut samples = samples.split_off(10);
-        results.push(super::percentiles(&mut samples));
+        results.push(crate::measure::percentiles(&mut samples));
     }
     results
 }

@@ -8,93 +8,21 @@
 
 mod cpu;
 mod daemon;
+mod measure;
 mod memory;
+mod options;
 mod pool;
 mod precision;
 
 use goru_runtimes::{Engine, Language, SessionBuilder, Status};
+use measure::{median, ms, percentiles, real_executable};
+use options::Options;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Options {
-    goru: String,
-    daemon: String,
-    runs: usize,
-    /// The sections to run, from [`SECTIONS`]; all when `None`.
-    only: Option<Vec<String>>,
-    /// Only the CPU-bound workloads whose name contains this text.
-    workload: Option<String>,
-}
-
-/// The report's sections, in order, by the names `--only` takes.
-const SECTIONS: &[&str] = &[
-    "process",
-    "engine",
-    "daemon",
-    "pool",
-    "memory",
-    "precision",
-    "cpu",
-];
-
-const USAGE: &str =
-    "goru-bench [--goru PATH] [--daemon PATH] [--runs N] [--only SECTION,...] [--workload TEXT]";
-
-impl Options {
-    fn wants(&self, section: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|only| only.iter().any(|name| name == section))
-    }
-}
-
-fn usage_error(message: &str) -> ! {
-    eprintln!("error: {message}\nhint: {USAGE}");
-    std::process::exit(2);
-}
-
 fn main() {
     memory::run_child_if_asked();
-    let mut options = Options {
-        goru: "target/release/goru".into(),
-        daemon: "target/release/goru-daemon".into(),
-        runs: 30,
-        only: None,
-        workload: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--goru" => options.goru = args.next().expect("--goru needs a path"),
-            "--daemon" => options.daemon = args.next().expect("--daemon needs a path"),
-            "--runs" => {
-                options.runs = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--runs needs a number")
-            }
-            "--only" => {
-                let list = args
-                    .next()
-                    .unwrap_or_else(|| usage_error("`--only` needs a section"));
-                let names: Vec<String> = list.split(',').map(str::to_owned).collect();
-                if let Some(unknown) = names.iter().find(|n| !SECTIONS.contains(&n.as_str())) {
-                    usage_error(&format!(
-                        "unknown section `{unknown}` (sections: {})",
-                        SECTIONS.join(", ")
-                    ));
-                }
-                options.only = Some(names);
-            }
-            "--workload" => {
-                options.workload = Some(
-                    args.next()
-                        .unwrap_or_else(|| usage_error("`--workload` needs a text")),
-                )
-            }
-            other => usage_error(&format!("unknown argument `{other}`")),
-        }
-    }
+    let options = Options::parse();
     let mut report = String::new();
     report.push_str(&format!(
         "Measured {} on {} ({} cores), {} runs per row; times are medians (p50) unless noted.\n\n",
@@ -179,19 +107,6 @@ fn whole_process(options: &Options) -> String {
          |---|---|---|---|---|\n{}\n",
         rows.join("\n")
     )
-}
-
-/// The interpreter's own path (`sys.executable`, `process.execPath`).
-fn real_executable(program: &str) -> String {
-    let probe: &[&str] = match program {
-        "python3" => &["-c", "import sys; print(sys.executable)"],
-        _ => &["-p", "process.execPath"],
-    };
-    let output = Command::new(program)
-        .args(probe)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// Runs a command to completion and returns its wall-clock time; panics
@@ -301,25 +216,6 @@ fn through_daemon(options: &Options, embedded: &[Duration]) -> String {
          |---|---|---|---|---|---|\n{}\n",
         rows.join("\n")
     )
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    percentiles(&mut samples).0
-}
-
-pub(crate) fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
-}
-
-fn ms(duration: Duration) -> String {
-    let ms = duration.as_secs_f64() * 1e3;
-    if ms < 1.0 {
-        format!("{ms:.3} ms")
-    } else {
-        format!("{ms:.1} ms")
-    }
 }
 
 fn cpu_model() -> String {

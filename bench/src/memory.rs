@@ -10,6 +10,8 @@ use super::daemon::{
     Daemon, client_runtime, connect, create_params, run_in_params, wait_until_listening,
     wire_language,
 };
+use crate::measure::real_executable;
+use crate::options::Options;
 use goru_client::protocol::types::{OutcomeKind, RunResult, SessionRunParams};
 use goru_client::{Client, ClientError};
 use goru_runtimes::{Engine, Language, Session, SessionBuilder, Status};
@@ -469,9 +471,9 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 /// The memory and concurrent-sessions sections of the report.
-pub(crate) fn report(options: &super::Options) -> String {
-    let python = super::real_executable("python3");
-    let node = super::real_executable("node");
+pub(crate) fn report(options: &Options) -> String {
+    let python = real_executable("python3");
+    let node = real_executable("node");
     let native_python = native_idle(
         &python,
         &[

@@ -4,7 +4,8 @@
 use super::daemon::{
     Daemon, client_runtime, connect, run_params, wait_until_listening, wire_language,
 };
-use super::{Options, ms, percentiles};
+use crate::measure::{ms, percentiles};
+use crate::options::Options;
 use goru_runtimes::{Engine, EngineBuilder, Language, SessionBuilder};
 use std::process::{Command, Stdio};
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! runaway loop (stopped by the epoch check in compiled guest code) and for
 //! a guest blocked in a sleep (stopped by the host-side timer).
 
+use crate::options::Options;
 use goru_runtimes::{Engine, Language, Limits, Session, SessionBuilder, Status};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -110,7 +111,7 @@ fn measure(engine: &Engine, case: &Case) -> (Vec<f64>, Option<f64>) {
 }
 
 /// The timeout-precision section of the report.
-pub(crate) fn report(options: &super::Options) -> String {
+pub(crate) fn report(options: &Options) -> String {
     let engine = Engine::new().expect("engine");
     for language in Language::ALL {
         engine.prepare(language).expect("guest loads");
