@@ -21,8 +21,7 @@
 //! The schedule of faults comes from a seed, printed at the start and taken
 //! from `GORU_SOAK_SEED` when set, so a failure can be replayed.
 
-mod support;
-
+use goru_tests::daemon::*;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -30,7 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::*;
+
+/// The daemon under test.
+const DAEMON: &str = env!("CARGO_BIN_EXE_goru-daemon");
 
 const CLIENTS: usize = 100;
 /// The daemon-wide session cap (the daemon's default); clients that leave
@@ -474,12 +475,10 @@ fn a_hundred_clients_with_faults_leave_nothing_behind() {
     let duration = soak_duration();
     eprintln!("soak: seed {seed} (GORU_SOAK_SEED), 2 x {duration:?} (GORU_SOAK_SECS)");
     let max_sessions = MAX_SESSIONS.to_string();
-    let daemon = Arc::new(Daemon::socket(&[
-        "--max-sessions",
-        &max_sessions,
-        "--reconnect-grace",
-        "1s",
-    ]));
+    let daemon = Arc::new(Daemon::socket(
+        DAEMON,
+        &["--max-sessions", &max_sessions, "--reconnect-grace", "1s"],
+    ));
     warm_up(&daemon);
     // Let the warm-up's connections and blocking threads settle.
     thread::sleep(Duration::from_secs(1));

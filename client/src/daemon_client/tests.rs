@@ -1,6 +1,6 @@
 //! The client against a scripted fake daemon on an in-memory stream: what
 //! goes over the wire, and how answers, host calls and disconnects are
-//! handled. (client/tests/connect.rs runs it against the real daemon.)
+//! handled. (cli/tests/it/connect.rs runs it against the real daemon.)
 
 use super::*;
 use goru_protocol::types::{InitializeParams, RunOutputParams, RunParams, RunResult};

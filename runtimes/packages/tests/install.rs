@@ -1,12 +1,10 @@
 //! The installer end to end against a local index the test starts, serving
 //! wheels the test builds: resolution, checks, and the package directory.
 
-mod support;
-
 use goru_packages::{Error, Installer, Limits, NoProgress, PackageDir, Report, Request};
+use goru_tests::index::{Api, Index, IndexFile, Wheel};
 use std::path::Path;
 use std::sync::Arc;
-use support::{Api, Index, IndexFile, Wheel};
 
 fn wheel(w: &Wheel) -> IndexFile {
     IndexFile::wheel(w)
