@@ -10,7 +10,7 @@ use crate::modules::fs::{PlainFiles, PlainFilesView};
 use crate::outcome::{GuestException, Outcome, Status, Stream};
 use crate::output::{self, OutputRouter, OutputSink};
 use crate::stdin::RunInput;
-use crate::{Deterministic, Error, Language, Limits, Mount};
+use crate::{Capabilities, Error, Language, Limits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -107,26 +107,30 @@ pub(crate) struct Setup<'a> {
     /// Whether the guest reads the host process's own stdin; else it reads
     /// bytes the session gives it ([`Instance::set_stdin`]).
     pub(crate) inherit_stdin: bool,
-    pub(crate) deterministic: Option<&'a Deterministic>,
-    /// The directories the guest sees through WASI.
-    pub(crate) preopens: Vec<Mount>,
+    /// What the session may reach: deterministic mode and the directories
+    /// the guest sees through WASI are fixed here (its modules come with the
+    /// host calls).
+    pub(crate) capabilities: &'a Capabilities,
     /// Where output written while the guest starts goes (captured if none).
     pub(crate) sink: Option<Arc<dyn OutputSink>>,
 }
 
 impl<'a> Setup<'a> {
-    /// The defaults of [`crate::SessionBuilder::new`]: argv `["-c"]`, no
-    /// packages, stdin given later, real clocks and randomness, no files,
-    /// output captured.
-    pub(crate) fn new(language: Language, limits: &'a Limits) -> Self {
+    /// The defaults of [`crate::SessionBuilder::new`] (argv `["-c"]`,
+    /// nothing added to `sys.path`, stdin given later, output captured),
+    /// with `limits` and `capabilities`.
+    pub(crate) fn new(
+        language: Language,
+        limits: &'a Limits,
+        capabilities: &'a Capabilities,
+    ) -> Self {
         Setup {
             language,
             limits,
             argv: default_argv(),
             module_paths: Vec::new(),
             inherit_stdin: false,
-            deterministic: None,
-            preopens: Vec::new(),
+            capabilities,
             sink: None,
         }
     }
@@ -179,7 +183,7 @@ impl Instance {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        if let Some(deterministic) = setup.deterministic {
+        if let Some(deterministic) = &setup.capabilities.deterministic {
             deterministic.apply(&mut wasi);
         }
         // Stdin bytes are given when a session takes the instance, so that a
@@ -196,7 +200,8 @@ impl Instance {
         // The mounts (validated by `Modules::new`) reach the guest both
         // through the `fs` module and as preopened directories (plain
         // `open()`), served by goru's own `wasi:filesystem` host.
-        let files = PlainFiles::open(&setup.preopens, calls.open_files()).map_err(Error::from)?;
+        let files = PlainFiles::open(&setup.capabilities.preopens(), calls.open_files())
+            .map_err(Error::from)?;
         let limits = setup.limits;
         let state = HostState {
             wasi: wasi.build(),

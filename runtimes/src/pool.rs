@@ -251,9 +251,10 @@ fn wait_for_work(shared: &Shared) -> Option<bool> {
 /// [`Instance::touch_run_path`]).
 async fn make(guests: &Guests, language: Language, touch: bool) -> Option<Instance> {
     let limits = Limits::default();
-    let modules = Modules::new(&Capabilities::none(), &limits).ok()?;
+    let capabilities = Capabilities::none();
+    let modules = Modules::new(&capabilities, &limits).ok()?;
     let calls = HostCalls::new(crate::HostFunctions::new(), modules, limits.clone());
-    let setup = Setup::new(language, &limits);
+    let setup = Setup::new(language, &limits, &capabilities);
     let mut fresh = guests.instantiate(&setup, calls).await.ok()?;
     if touch && !fresh.touch_run_path(guests.ticker()).await {
         return None;

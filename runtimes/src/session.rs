@@ -194,8 +194,7 @@ impl SessionBuilder {
             // Stdin bytes are given when the session is made (`session`), so
             // that a pooled instance can take them too.
             inherit_stdin: matches!(self.stdin, Stdin::Inherit),
-            deterministic: self.capabilities.deterministic.as_ref(),
-            preopens: self.capabilities.preopens(),
+            capabilities: &self.capabilities,
             sink: self.sink.clone(),
         };
         engine.guests().instantiate(&setup, calls).await
