@@ -8,20 +8,52 @@
 //! can stand in for a module. Whether a module is enabled is checked here,
 //! once, at the boundary.
 
-mod error;
 pub mod fs;
 pub mod http;
 pub mod kv;
 pub mod packages;
 
-pub(crate) use error::{ModuleError, string_arg};
-
 use crate::{Capabilities, Limits};
+use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The prefix of the names of built-in module functions.
 pub(crate) const PREFIX: &str = "goru:";
+
+/// An error a module raises in the guest: `kind` names the exception class
+/// the wrapper raises (`PermissionError`, `ValueError`, `KeyError`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ModuleError {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl ModuleError {
+    pub(crate) fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        ModuleError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The module is off in this session; the message says how to turn it on.
+    pub(crate) fn disabled(module: &str, cli_flag: &str) -> Self {
+        ModuleError::new(
+            "PermissionError",
+            format!(
+                "the `{module}` module is not enabled in this sandbox \
+                 (enable it with `{cli_flag}` on the command line, or the `{module}` capability)"
+            ),
+        )
+    }
+
+    /// The JSON the guest wrappers decode into an exception.
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| self.message.clone())
+    }
+}
 
 /// The state of every module for one session.
 pub(crate) struct Modules {
@@ -111,4 +143,11 @@ impl Modules {
             )),
         }
     }
+}
+
+/// Reads a required string argument.
+pub(crate) fn string_arg<'a>(args: &'a Value, name: &str) -> Result<&'a str, ModuleError> {
+    args.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ModuleError::new("TypeError", format!("`{name}` must be a string")))
 }
