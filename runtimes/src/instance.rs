@@ -203,7 +203,11 @@ impl Instance {
         let files = PlainFiles::open(&preopens, calls.open_files()).map_err(|(index, error)| {
             let none = Capabilities::none();
             let capabilities = setup.capabilities.unwrap_or(&none);
-            Error::from(crate::capabilities::preopen_error(capabilities, index, error))
+            Error::from(crate::capabilities::preopen_error(
+                capabilities,
+                index,
+                error,
+            ))
         })?;
         let limits = setup.limits;
         let state = HostState {

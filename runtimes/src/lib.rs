@@ -54,8 +54,8 @@ pub use goru_protocol::capabilities::{
     MountMode, PACKAGES_GUEST_PATH, PackagesCapability, PackagesConfigError,
 };
 pub use goru_protocol::{Language, UnknownLanguage};
-pub use instance::{Mode, StartError};
 pub use host_functions::{HostFunctions, HostFuture, HostResult, InvalidName, MAX_NAME_LEN};
+pub use instance::{Mode, StartError};
 pub use limits::{LimitError, Limits, MAX_MEMORY_BYTES, MAX_TIMEOUT, parse_duration, parse_size};
 pub use modules::registry::guest_globals;
 pub use outcome::{GuestException, Outcome, Status, Stream, exit_code};

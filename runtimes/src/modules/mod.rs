@@ -9,13 +9,16 @@
 //! register names with a `:`, so nothing can stand in for a module. Whether
 //! a module is enabled is checked here, once, at the boundary.
 
+mod contract;
 mod error;
 pub mod fs;
 pub mod http;
 pub mod kv;
+pub(crate) mod open_files;
 pub mod packages;
 pub(crate) mod registry;
 
+pub(crate) use contract::{Module, Setup, SetupResult};
 pub(crate) use error::{ModuleError, string_arg};
 
 use crate::{Capabilities, Limits};
@@ -26,38 +29,13 @@ use std::sync::Arc;
 /// The prefix of the names of built-in module functions.
 pub(crate) const PREFIX: &str = "goru:";
 
-/// A module's state in one session: what its capability set up.
-#[async_trait::async_trait]
-pub(crate) trait Module: Send + Sync {
-    /// Calls `function` of the module (`get` for `goru:kv.get`).
-    async fn call(&self, function: &str, args: Value) -> Result<Value, ModuleError>;
-
-    /// The largest JSON a call of `function` may carry, when the module's
-    /// own limits allow more than the host-call payload limit; else 0.
-    fn max_payload_bytes(&self, _function: &str) -> u64 {
-        0
-    }
-}
-
-/// What a module's set-up gives: its state for the session, `None` when the
-/// capabilities leave it off.
-pub(crate) type SetupResult = Result<Option<Box<dyn Module>>, crate::Error>;
-
-/// What a module's set-up may use besides the capabilities.
-pub(crate) struct Setup<'a> {
-    pub limits: &'a Limits,
-    /// The session's budget of open files, shared by `fs` and the guest's
-    /// plain file calls.
-    pub open_files: &'a Arc<fs::OpenFiles>,
-}
-
 /// The state of every module for one session.
 pub(crate) struct Modules {
     /// Each module of the registry, in its order; `None` when it is off.
     enabled: Vec<(&'static ModuleSpec, Option<Box<dyn Module>>)>,
     /// The session's budget of open files, shared by `fs` and the guest's
     /// plain file calls.
-    open_files: Arc<fs::OpenFiles>,
+    open_files: Arc<open_files::OpenFiles>,
 }
 
 impl Modules {
@@ -65,7 +43,7 @@ impl Modules {
     /// the packages directory cannot be opened (after
     /// [`crate::check_capabilities`], only when the host changed since).
     pub(crate) fn new(capabilities: &Capabilities, limits: &Limits) -> Result<Self, crate::Error> {
-        let open_files = fs::OpenFiles::new(limits.max_open_files);
+        let open_files = open_files::OpenFiles::new(limits.max_open_files);
         let setup = Setup {
             limits,
             open_files: &open_files,
@@ -81,7 +59,7 @@ impl Modules {
     }
 
     /// The session's budget of open files.
-    pub(crate) fn open_files(&self) -> Arc<fs::OpenFiles> {
+    pub(crate) fn open_files(&self) -> Arc<open_files::OpenFiles> {
         self.open_files.clone()
     }
 

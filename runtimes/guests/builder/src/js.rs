@@ -9,7 +9,8 @@
 //! 5. embed the world's type metadata and encode a component with the
 //!    preview1 reactor adapter.
 
-use crate::{Ctx, pinned};
+use crate::ctx::Ctx;
+use crate::pinned;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

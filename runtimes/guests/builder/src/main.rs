@@ -7,34 +7,15 @@
 //!
 //! Usage: `goru-guest-builder [--out DIR] [python|js]...`
 
+mod ctx;
 mod js;
 mod pinned;
 mod python;
 
 use anyhow::{Context, Result, bail};
+use ctx::Ctx;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-
-/// Paths every guest build shares.
-pub struct Ctx {
-    /// `runtimes/guests`: the WIT world, the prelude and the glue.
-    pub guests_dir: PathBuf,
-    /// Scratch space for downloads and intermediate files.
-    pub work_dir: PathBuf,
-    /// Where finished `.wasm` files go.
-    pub out_dir: PathBuf,
-}
-
-impl Ctx {
-    pub fn wit_dir(&self) -> PathBuf {
-        self.guests_dir.join("wit")
-    }
-
-    /// `runtimes/src/modules`: each built-in module's host code and guest wrappers.
-    pub fn modules_dir(&self) -> PathBuf {
-        self.guests_dir.join("../src/modules")
-    }
-}
 
 /// One guest: its name, the files and folders whose contents decide its
 /// bytes, and how to build it.

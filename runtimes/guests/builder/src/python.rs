@@ -5,7 +5,8 @@
 //! snapshots the interpreter; everything the prelude imports (the bundled
 //! stdlib, see `goru_stdlib.py`) is in that snapshot.
 
-use crate::{Ctx, pinned};
+use crate::ctx::Ctx;
+use crate::pinned;
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::Command;

@@ -8,13 +8,12 @@
 //! checks the mount's mode first. Errors name guest paths only: the guest
 //! never learns where a mount lives on the host.
 
-mod open_files;
 mod wasi;
 
-pub(crate) use open_files::OpenFiles;
+pub(crate) use super::open_files::OpenFiles;
 pub(crate) use wasi::{PlainFiles, PlainFilesView, add_to_linker};
 
-use open_files::Slot;
+use super::open_files::Slot;
 
 use super::{Module, ModuleError, Setup, SetupResult, string_arg};
 use crate::{Capabilities, CapabilityError, FsLimits, Mount, MountError, MountMode};

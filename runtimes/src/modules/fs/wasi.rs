@@ -17,7 +17,7 @@
 //! wasmtime-wasi does: no `..` or symbolic link leaves the mount); every
 //! other call is wasmtime-wasi's own once the checks pass.
 
-use super::open_files::{OpenFiles, Slot};
+use crate::modules::open_files::{OpenFiles, Slot};
 use crate::{Mount, MountError, MountMode};
 use cap_primitives::fs::{FileTypeExt, FollowSymlinks, OpenOptions, OpenOptionsExt};
 use std::collections::HashMap;
