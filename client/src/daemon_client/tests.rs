@@ -345,3 +345,60 @@ fn a_client_and_its_futures_can_move_between_threads() {
         send(&client.close_session("s"));
     };
 }
+
+/// The client's API reaches every method a client sends in the protocol's
+/// table: a method added to the table without a way to send it fails here.
+#[tokio::test]
+async fn every_method_a_client_sends_in_the_table_is_sent_by_the_client() {
+    use goru_protocol::method::{ALL, Direction};
+    use goru_protocol::types::{SessionCreateParams, SessionRunParams};
+    use std::collections::BTreeSet;
+
+    let (client, mut daemon, _) = start(ClientOptions::new()).await;
+    // `initialize` went out in `start`.
+    let sent = Arc::new(Mutex::new(BTreeSet::from(["initialize".to_string()])));
+    let seen = sent.clone();
+    let daemon_side = async move {
+        while let Some(message) = daemon.recv().await {
+            let (method, id) = match message {
+                Message::Request(request) => (request.method, Some(request.id)),
+                Message::Notification(notification) => (notification.method, None),
+                other => panic!("the client sent {other:?}"),
+            };
+            let result = match method.as_str() {
+                "session/create" => json!({"sessionId": "s-1"}),
+                "session/run" | "run" => run_result(),
+                "session/list" => json!({"sessions": []}),
+                _ => Value::Null,
+            };
+            seen.lock().unwrap().insert(method);
+            if let Some(id) = id {
+                daemon.answer(id, Ok(result)).await;
+            }
+        }
+    };
+    let client_side = async move {
+        let session_id = client
+            .create_session(
+                serde_json::from_value::<SessionCreateParams>(json!({"language": "python"}))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let run_in: SessionRunParams =
+            serde_json::from_value(json!({"sessionId": session_id, "code": "pass"})).unwrap();
+        client.run_in(run_in).await.unwrap();
+        client.run(run_params()).await.unwrap();
+        client.list_sessions().await.unwrap();
+        client.close_session(&session_id).await.unwrap();
+        client.cancel(&Id::Number(1)).unwrap();
+        client.shutdown().await.unwrap();
+    };
+    tokio::join!(client_side, daemon_side);
+    let expected: BTreeSet<String> = ALL
+        .iter()
+        .filter(|method| method.direction == Direction::ClientToDaemon)
+        .map(|method| method.name.to_string())
+        .collect();
+    assert_eq!(*sent.lock().unwrap(), expected);
+}
