@@ -62,26 +62,52 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(
 pub async fn read_header<R: AsyncBufRead + Unpin>(
     reader: &mut R,
 ) -> Result<Option<u64>, FrameError> {
-    let mut length: Option<u64> = None;
-    let mut headers = 0;
+    let mut header = HeaderParser::default();
     loop {
-        let Some(line) = read_line(reader, headers == 0).await? else {
+        let Some(line) = read_line(reader, header.is_empty()).await? else {
             return Ok(None);
         };
-        if line.is_empty() {
-            if headers == 0 {
-                // Tolerate blank lines between frames.
-                continue;
-            }
-            break;
+        if let Some(length) = header.line(&line)? {
+            return Ok(Some(length));
         }
-        headers += 1;
-        if headers > MAX_HEADERS {
+    }
+}
+
+/// The one parser of frame headers, fed a line at a time (without its line
+/// ending) by whatever reads them: [`read_header`] here, and the blocking
+/// [`blocking::read_frame`].
+#[derive(Debug, Default)]
+pub struct HeaderParser {
+    length: Option<u64>,
+    headers: usize,
+}
+
+impl HeaderParser {
+    /// Whether no header line came yet: where a stream may end cleanly.
+    pub fn is_empty(&self) -> bool {
+        self.headers == 0
+    }
+
+    /// Takes one line. `Ok(Some(length))`: the blank line that ends the
+    /// header came, and the body has `length` bytes.
+    pub fn line(&mut self, line: &[u8]) -> Result<Option<u64>, FrameError> {
+        if line.is_empty() {
+            if self.headers == 0 {
+                // Tolerate blank lines between frames.
+                return Ok(None);
+            }
+            return self
+                .length
+                .map(Some)
+                .ok_or_else(|| FrameError::BadHeader("no Content-Length header".into()));
+        }
+        self.headers += 1;
+        if self.headers > MAX_HEADERS {
             return Err(FrameError::BadHeader(format!(
                 "more than {MAX_HEADERS} header lines"
             )));
         }
-        let text = std::str::from_utf8(&line)
+        let text = std::str::from_utf8(line)
             .map_err(|_| FrameError::BadHeader("a header line is not UTF-8".into()))?;
         let (name, value) = text.split_once(':').ok_or_else(|| {
             FrameError::BadHeader(format!("`{}` is not `Name: value`", clip(text)))
@@ -98,14 +124,12 @@ pub async fn read_header<R: AsyncBufRead + Unpin>(
                         clip(value)
                     ))
                 })?;
-            if length.replace(parsed).is_some() {
+            if self.length.replace(parsed).is_some() {
                 return Err(FrameError::BadHeader("two Content-Length headers".into()));
             }
         }
+        Ok(None)
     }
-    length
-        .map(Some)
-        .ok_or_else(|| FrameError::BadHeader("no Content-Length header".into()))
 }
 
 /// The first allocation for a body; it grows as bytes arrive.
@@ -204,6 +228,60 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     writer.write_all(&encode_frame(body)).await?;
     writer.flush().await
+}
+
+/// The same frames read from a blocking reader (test drivers, tools): the
+/// header through [`HeaderParser`], the same limits.
+pub mod blocking {
+    use super::{FrameError, HeaderParser, MAX_HEADER_LINE};
+    use std::io::{BufRead, Read};
+
+    /// Reads one frame's body. `Ok(None)`: the stream ended cleanly
+    /// between frames. A body over `max_body` is an error (not skipped).
+    pub fn read_frame(
+        reader: &mut impl BufRead,
+        max_body: usize,
+    ) -> Result<Option<Vec<u8>>, FrameError> {
+        let mut header = HeaderParser::default();
+        let length = loop {
+            let mut line = Vec::new();
+            let limit = (MAX_HEADER_LINE + 2) as u64;
+            let read = (&mut *reader).take(limit).read_until(b'\n', &mut line)?;
+            if read == 0 {
+                if header.is_empty() {
+                    return Ok(None);
+                }
+                return Err(FrameError::UnexpectedEof);
+            }
+            if line.pop() != Some(b'\n') {
+                return Err(if read as u64 == limit {
+                    FrameError::BadHeader(format!(
+                        "a header line is longer than {MAX_HEADER_LINE} bytes"
+                    ))
+                } else {
+                    FrameError::UnexpectedEof
+                });
+            }
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if let Some(length) = header.line(&line)? {
+                break length;
+            }
+        };
+        if length > max_body as u64 {
+            return Err(FrameError::TooLarge {
+                length,
+                limit: max_body,
+            });
+        }
+        let mut body = Vec::new();
+        let read = (&mut *reader).take(length).read_to_end(&mut body)?;
+        if (read as u64) < length {
+            return Err(FrameError::UnexpectedEof);
+        }
+        Ok(Some(body))
+    }
 }
 
 #[cfg(test)]
@@ -308,6 +386,66 @@ mod tests {
         assert_eq!(
             read_all(&encode_frame(b"1"), 10).await,
             vec![Ok(b"1".to_vec())]
+        );
+    }
+
+    /// Every frame of `input` through the blocking reader, up to its first error.
+    fn read_all_blocking(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, String>> {
+        let mut reader = std::io::BufReader::new(input);
+        let mut frames = Vec::new();
+        loop {
+            match blocking::read_frame(&mut reader, max) {
+                Ok(Some(body)) => frames.push(Ok(body)),
+                Ok(None) => return frames,
+                Err(err) => {
+                    frames.push(Err(err.to_string()));
+                    return frames;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_blocking_reader_reads_frames_as_the_async_one_does() {
+        let mut inputs: Vec<Vec<u8>> = [
+            &b""[..],
+            b"\r\n\r\nContent-Length: 1\r\n\r\nx",
+            b"content-length: 2\r\nContent-Type: a\r\n\r\n{}Content-Length: 1\n\nz",
+            b"Content-Length: abc\r\n\r\n",
+            b"Content-Length: +1\r\n\r\n",
+            b"Content-Type: x\r\n\r\n{}",
+            b"hello\r\n\r\n",
+            b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+            b"Content-Length: 10\r\n\r\nabc",
+            b"Content-Length: 10",
+            b"Content-Length: 3\r",
+            &[0xff, b':', b'\r', b'\n', b'\r', b'\n'],
+        ]
+        .iter()
+        .map(|input| input.to_vec())
+        .collect();
+        inputs.push(vec![b'a'; 5000]);
+        inputs.push(b"X: y\r\n".repeat(20));
+        let mut exactly_the_longest_line = vec![b'X'; MAX_HEADER_LINE - 3];
+        exactly_the_longest_line.extend_from_slice(b": y\r\nContent-Length: 1\r\n\r\nq");
+        inputs.push(exactly_the_longest_line);
+        for input in inputs {
+            assert_eq!(
+                read_all_blocking(&input, 100),
+                read_all(&input, 100).await,
+                "{:?}",
+                String::from_utf8_lossy(&input)
+            );
+        }
+        // Over the limit: an error, the body not read.
+        let frames = read_all_blocking(&encode_frame(&[b'x'; 50]), 10);
+        assert_eq!(
+            frames,
+            vec![Err(FrameError::TooLarge {
+                length: 50,
+                limit: 10
+            }
+            .to_string())]
         );
     }
 }

@@ -399,40 +399,21 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
     goru_protocol::framing::encode_frame(body)
 }
 
-/// Reads one frame's body (blocking). `Ok(None)`: the stream ended between frames.
+/// Reads one frame's body (blocking) with goru-protocol's reader.
+/// `Ok(None)`: the stream ended between frames. A frame the protocol's
+/// reader refuses fails the test: the daemon sent it.
 pub fn read_frame(reader: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
-    let mut length: Option<usize> = None;
-    let mut first = true;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            if first {
-                return Ok(None);
-            }
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        first = false;
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .unwrap_or_else(|| panic!("the daemon sent a bad header line {line:?}"));
-        if name.trim().eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("a bad Content-Length from the daemon: {line:?}")),
-            );
-        }
+    use goru_protocol::framing::{FrameError, blocking};
+    match blocking::read_frame(reader, MAX_FRAME_FROM_DAEMON) {
+        Ok(body) => Ok(body),
+        Err(FrameError::Io(err)) => Err(err),
+        Err(FrameError::UnexpectedEof) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        Err(err) => panic!("the daemon sent a bad frame: {err}"),
     }
-    let length = length.expect("the daemon sent a frame without Content-Length");
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok(Some(body))
 }
+
+/// The largest frame the tests take from a daemon.
+const MAX_FRAME_FROM_DAEMON: usize = 1 << 30;
 
 /// A connection without a reader thread, for tests that control exactly
 /// when the daemon's answers are read. Reads time out after `WAIT`.
