@@ -40,15 +40,18 @@ pub(crate) fn check_host(capabilities: &Capabilities) -> Result<(), CapabilityEr
     }
 }
 
-/// Every check of [`check_host`]; the allow-list, normalized (PEP 503).
-fn checked(capability: &PackagesCapability) -> Result<BTreeSet<String>, PackagesConfigError> {
+/// Every check of [`check_host`]: the allow-list, normalized (PEP 503),
+/// and the directory, opened.
+fn checked(
+    capability: &PackagesCapability,
+) -> Result<(BTreeSet<String>, PackageDir), PackagesConfigError> {
     let allowed = allowed(capability)?;
-    open_dir(capability)?;
+    let dir = open_dir(capability)?;
     if let Some(url) = &capability.index_url {
         goru_packages::check_index_url(url)
             .map_err(|e| PackagesConfigError::Index(e.to_string()))?;
     }
-    Ok(allowed)
+    Ok((allowed, dir))
 }
 
 /// The directory, opened with no link anywhere on its path.
@@ -90,9 +93,10 @@ pub(crate) struct Packages {
 
 impl Packages {
     pub(crate) fn new(capability: &PackagesCapability) -> Result<Self, PackagesConfigError> {
+        let (allowed, dir) = checked(capability)?;
         Ok(Packages {
-            allowed: checked(capability)?,
-            dir: open_dir(capability)?,
+            allowed,
+            dir,
             index_url: capability
                 .index_url
                 .clone()
