@@ -3,11 +3,8 @@
 //! (request sent to result read), through the goru-client library as a
 //! program that uses the daemon would.
 
-use goru_client::protocol::types::{
-    Language, OutcomeKind, RunParams, SessionCreateParams, SessionRunParams,
-};
+use goru_client::protocol::types::{Language, OutcomeKind, SessionCreateParams, SessionRunParams};
 use goru_client::{Client, ClientOptions};
-use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,47 +16,6 @@ pub(crate) fn client_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
-}
-
-/// The wire's language for its name (`python`, `javascript`).
-pub(crate) fn wire_language(name: &str) -> Language {
-    serde_json::from_value(Value::from(name)).expect("a language the daemon knows")
-}
-
-/// `session/create` params: `language`, nothing else asked for.
-pub(crate) fn create_params(language: Language) -> SessionCreateParams {
-    SessionCreateParams {
-        language,
-        capabilities: Default::default(),
-        limits: Default::default(),
-        argv: None,
-    }
-}
-
-/// `session/run` params: `code` in `session_id`, its result in one answer.
-pub(crate) fn run_in_params(session_id: &str, code: impl Into<String>) -> SessionRunParams {
-    SessionRunParams {
-        session_id: session_id.into(),
-        code: code.into(),
-        mode: Default::default(),
-        stream: false,
-        filename: None,
-        stdin: None,
-    }
-}
-
-/// `run` params: `code` once in a fresh sandbox of `language`.
-pub(crate) fn run_params(language: Language, code: impl Into<String>) -> RunParams {
-    RunParams {
-        language,
-        code: code.into(),
-        capabilities: Default::default(),
-        limits: Default::default(),
-        stream: false,
-        filename: None,
-        argv: None,
-        stdin: None,
-    }
 }
 
 /// Connects to the daemon listening at `path` as `client_id`.
@@ -95,16 +51,16 @@ pub(crate) fn wait_until_listening(path: &Path) {
 /// p50 and p99 of `session/run` `x = 1` in an existing session, per language.
 async fn measure(client: &Client, runs: usize) -> Vec<(Duration, Duration)> {
     let mut results = Vec::new();
-    for language in ["python", "javascript"] {
+    for language in Language::ALL {
         let session_id = client
-            .create_session(create_params(wire_language(language)))
+            .create_session(SessionCreateParams::new(language))
             .await
             .unwrap_or_else(|e| panic!("session/create failed: {e}"));
         let mut samples = Vec::with_capacity(runs);
         for _ in 0..runs + 10 {
             let started = Instant::now();
             let result = client
-                .run_in(run_in_params(&session_id, "x = 1"))
+                .run_in(SessionRunParams::new(&session_id, "x = 1"))
                 .await
                 .unwrap_or_else(|e| panic!("session/run failed: {e}"));
             samples.push(started.elapsed());

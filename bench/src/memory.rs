@@ -6,13 +6,10 @@
 //! holding sessions created over one connection. Beside them, in the same
 //! run: an idle native `python3` and `node` process.
 
-use super::daemon::{
-    Daemon, client_runtime, connect, create_params, run_in_params, wait_until_listening,
-    wire_language,
-};
+use super::daemon::{Daemon, client_runtime, connect, wait_until_listening};
 use crate::measure::real_executable;
 use crate::options::Options;
-use goru_client::protocol::types::{OutcomeKind, RunResult, SessionRunParams};
+use goru_client::protocol::types::{OutcomeKind, RunResult, SessionCreateParams, SessionRunParams};
 use goru_client::{Client, ClientError};
 use goru_runtimes::{Engine, Language, Session, SessionBuilder, Status};
 use serde_json::{Value, json};
@@ -366,7 +363,6 @@ fn through_daemon(daemon: &str, language: &str) -> (Held, Concurrent) {
     );
     let pid = process.0.id().to_string();
     wait_until_listening(&path);
-    let wire = wire_language(language);
     let language: Language = language.parse().unwrap();
     client_runtime().block_on(async {
         let client = Arc::new(connect(&path, "goru-bench-memory").await);
@@ -379,7 +375,7 @@ fn through_daemon(daemon: &str, language: &str) -> (Held, Concurrent) {
         let mut create_time = Duration::ZERO;
         for count in COUNTS {
             let started = Instant::now();
-            let creates = vec![create_params(wire); count - ids.len()];
+            let creates = vec![SessionCreateParams::new(language); count - ids.len()];
             let created: Vec<String> = all_at_once(&client, creates, |client, params| async move {
                 client.create_session(params).await
             })
@@ -393,7 +389,7 @@ fn through_daemon(daemon: &str, language: &str) -> (Held, Concurrent) {
                 }
             })
             .collect();
-            let runs: Vec<_> = created.iter().map(|id| run_in_params(id, "x = 1")).collect();
+            let runs: Vec<_> = created.iter().map(|id| SessionRunParams::new(id, "x = 1")).collect();
             for result in all_at_once(&client, runs, run_in).await {
                 if !matches!(&result, Ok(r) if r.outcome == OutcomeKind::Ok) {
                     held.failures += 1;
@@ -408,7 +404,7 @@ fn through_daemon(daemon: &str, language: &str) -> (Held, Concurrent) {
         let runs: Vec<_> = ids
             .iter()
             .enumerate()
-            .map(|(i, id)| run_in_params(id, print_code(language, i)))
+            .map(|(i, id)| SessionRunParams::new(id, print_code(language, i)))
             .collect();
         let mut failures = held.failures;
         for (i, result) in all_at_once(&client, runs, run_in).await.into_iter().enumerate() {

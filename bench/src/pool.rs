@@ -1,11 +1,10 @@
 //! Starting sandboxes: the pooling allocator and the warm pool inside the
 //! engine, and one-shot runs per second through goru-daemon.
 
-use super::daemon::{
-    Daemon, client_runtime, connect, run_params, wait_until_listening, wire_language,
-};
+use super::daemon::{Daemon, client_runtime, connect, wait_until_listening};
 use crate::measure::{ms, percentiles};
 use crate::options::Options;
+use goru_client::protocol::types::RunParams;
 use goru_runtimes::{Engine, EngineBuilder, Language, SessionBuilder};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -198,7 +197,7 @@ fn one_shot_throughput(daemon: &str, warm_pool: usize, one_core: bool) -> Option
                     while !stop.load(Ordering::SeqCst) {
                         let started = Instant::now();
                         let result = client
-                            .run(run_params(wire_language("python"), "print(1+1)"))
+                            .run(RunParams::new(Language::Python, "print(1+1)"))
                             .await
                             .unwrap_or_else(|e| panic!("run failed: {e}"));
                         let elapsed = started.elapsed();

@@ -11,22 +11,10 @@
 //! });
 //! let client = Client::connect("/run/goru.sock", options).await?;
 //! let session = client
-//!     .create_session(SessionCreateParams {
-//!         language: Language::Python,
-//!         capabilities: Default::default(),
-//!         limits: Default::default(),
-//!         argv: None,
-//!     })
+//!     .create_session(SessionCreateParams::new(Language::Python))
 //!     .await?;
 //! let result = client
-//!     .run_in(SessionRunParams {
-//!         session_id: session,
-//!         code: r#"print(call("add", a=2, b=3))"#.into(),
-//!         mode: Default::default(),
-//!         stream: false,
-//!         filename: None,
-//!         stdin: None,
-//!     })
+//!     .run_in(SessionRunParams::new(session, r#"print(call("add", a=2, b=3))"#))
 //!     .await?;
 //! assert_eq!(result.stdout, "5\n");
 //! client.shutdown().await

@@ -133,6 +133,19 @@ pub struct SessionCreateParams {
     pub argv: Option<Vec<String>>,
 }
 
+impl SessionCreateParams {
+    /// A session of `language` with nothing else asked for: no
+    /// capabilities, the daemon's limits, the default argv.
+    pub fn new(language: Language) -> Self {
+        SessionCreateParams {
+            language,
+            capabilities: Capabilities::default(),
+            limits: Limits::default(),
+            argv: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCreateResult {
@@ -173,6 +186,20 @@ pub struct SessionRunParams {
     pub stdin: Option<String>,
 }
 
+impl SessionRunParams {
+    /// `code` run as a script in `session_id`, its result in one answer.
+    pub fn new(session_id: impl Into<String>, code: impl Into<String>) -> Self {
+        SessionRunParams {
+            session_id: session_id.into(),
+            code: code.into(),
+            mode: Mode::default(),
+            stream: false,
+            filename: None,
+            stdin: None,
+        }
+    }
+}
+
 /// `run` params: one run in a fresh sandbox, thrown away afterwards.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -193,6 +220,23 @@ pub struct RunParams {
     /// What the guest reads from stdin (default: nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
+}
+
+impl RunParams {
+    /// `code` once in a fresh sandbox of `language`, with nothing else
+    /// asked for, its result in one answer.
+    pub fn new(language: Language, code: impl Into<String>) -> Self {
+        RunParams {
+            language,
+            code: code.into(),
+            capabilities: Capabilities::default(),
+            limits: Limits::default(),
+            stream: false,
+            filename: None,
+            argv: None,
+            stdin: None,
+        }
+    }
 }
 
 /// How a run ended.

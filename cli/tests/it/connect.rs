@@ -4,7 +4,7 @@
 
 use goru_client::protocol::codes;
 use goru_client::protocol::types::{
-    Language, Mode, OutcomeKind, OutputStream, RunParams, RunResult, SessionCreateParams,
+    Language, OutcomeKind, OutputStream, RunParams, RunResult, SessionCreateParams,
     SessionRunParams,
 };
 use goru_client::{Client, ClientError, ClientOptions};
@@ -55,45 +55,12 @@ impl Drop for TestDaemon {
     }
 }
 
-fn session(language: Language) -> SessionCreateParams {
-    SessionCreateParams {
-        language,
-        capabilities: Default::default(),
-        limits: Default::default(),
-        argv: None,
-    }
-}
-
 /// A new Python session of `client` with no capabilities: its id.
 async fn python_session(client: &Client) -> String {
     client
-        .create_session(session(Language::Python))
+        .create_session(SessionCreateParams::new(Language::Python))
         .await
         .unwrap()
-}
-
-fn code(session_id: &str, code: &str) -> SessionRunParams {
-    SessionRunParams {
-        session_id: session_id.into(),
-        code: code.into(),
-        mode: Mode::Exec,
-        stream: false,
-        filename: None,
-        stdin: None,
-    }
-}
-
-fn one_shot(language: Language, code: &str) -> RunParams {
-    RunParams {
-        language,
-        code: code.into(),
-        capabilities: Default::default(),
-        limits: Default::default(),
-        stream: false,
-        filename: None,
-        argv: None,
-        stdin: None,
-    }
 }
 
 #[track_caller]
@@ -115,9 +82,18 @@ async fn a_session_keeps_its_state_across_runs() {
     let daemon = TestDaemon::start().await;
     let client = daemon.client(ClientOptions::new()).await;
     let id = python_session(&client).await;
-    assert_ok(&client.run_in(code(&id, "x = 41")).await.unwrap(), "");
     assert_ok(
-        &client.run_in(code(&id, "print(x + 1)")).await.unwrap(),
+        &client
+            .run_in(SessionRunParams::new(&id, "x = 41"))
+            .await
+            .unwrap(),
+        "",
+    );
+    assert_ok(
+        &client
+            .run_in(SessionRunParams::new(&id, "print(x + 1)"))
+            .await
+            .unwrap(),
         "42\n",
     );
 
@@ -139,14 +115,17 @@ async fn python_and_javascript_call_a_host_function() {
         .await;
     let id = python_session(&client).await;
     let result = client
-        .run_in(code(&id, r#"print(call("add", a=2, b=3))"#))
+        .run_in(SessionRunParams::new(
+            &id,
+            r#"print(call("add", a=2, b=3))"#,
+        ))
         .await
         .unwrap();
     assert_ok(&result, "5\n");
 
     let js = r#"console.log(call("add", {a: 2, b: 3}))"#;
     let result = client
-        .run(one_shot(Language::JavaScript, js))
+        .run(RunParams::new(Language::JavaScript, js))
         .await
         .unwrap();
     assert_ok(&result, "5\n");
@@ -159,7 +138,7 @@ async fn a_host_function_error_raises_in_the_guest() {
         .host_function("lookup", |_| async { Err("no user with id 7".to_string()) });
     let client = daemon.client(options).await;
     let result = client
-        .run(one_shot(Language::Python, r#"call("lookup", id=7)"#))
+        .run(RunParams::new(Language::Python, r#"call("lookup", id=7)"#))
         .await
         .unwrap();
     assert_eq!(result.outcome, OutcomeKind::Exception, "{result:#?}");
@@ -200,7 +179,10 @@ async def main():
 print(asyncio.run(main()))
 "#;
     let started = Instant::now();
-    let result = client.run_in(code(&id, gather)).await.unwrap();
+    let result = client
+        .run_in(SessionRunParams::new(&id, gather))
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
     assert_ok(&result, "[1, 2, 3]\n");
     assert_eq!(
@@ -224,7 +206,7 @@ async fn streamed_output_reaches_on_output_as_it_is_written() {
     });
     let client = daemon.client(options).await;
     let id = python_session(&client).await;
-    let mut params = code(
+    let mut params = SessionRunParams::new(
         &id,
         "import sys\nprint('out')\nprint('err', file=sys.stderr)",
     );
@@ -249,7 +231,7 @@ async fn an_unknown_session_is_rpc_error_32001() {
     let daemon = TestDaemon::start().await;
     let client = daemon.client(ClientOptions::new()).await;
     let err = client
-        .run_in(code("no-such-session", "1"))
+        .run_in(SessionRunParams::new("no-such-session", "1"))
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Rpc(_)), "{err:?}");
@@ -264,7 +246,9 @@ async fn a_run_in_progress_can_be_cancelled() {
     let daemon = TestDaemon::start().await;
     let client = daemon.client(ClientOptions::new()).await;
     let id = python_session(&client).await;
-    let run = client.start_run_in(code(&id, "while True: pass")).unwrap();
+    let run = client
+        .start_run_in(SessionRunParams::new(&id, "while True: pass"))
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.cancel(&run.id()).unwrap();
     let result = tokio::time::timeout(Duration::from_secs(10), run)
@@ -283,7 +267,10 @@ async fn a_client_reconnecting_with_its_id_finds_its_sessions() {
     let client_id = client.client_id().to_string();
     assert_eq!(client_id.len(), 32);
     let id = python_session(&client).await;
-    client.run_in(code(&id, "x = 7")).await.unwrap();
+    client
+        .run_in(SessionRunParams::new(&id, "x = 7"))
+        .await
+        .unwrap();
     // Dropped without `shutdown`: the daemon keeps the sessions a while.
     drop(client);
 
@@ -302,7 +289,13 @@ async fn a_client_reconnecting_with_its_id_finds_its_sessions() {
     let sessions = &client.initialize_result().sessions;
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(sessions[0].session_id, id);
-    assert_ok(&client.run_in(code(&id, "print(x)")).await.unwrap(), "7\n");
+    assert_ok(
+        &client
+            .run_in(SessionRunParams::new(&id, "print(x)"))
+            .await
+            .unwrap(),
+        "7\n",
+    );
 }
 
 /// The daemon half of `spawn_runs_a_daemon_over_stdio`: cli/tests/support/
@@ -337,7 +330,7 @@ async fn spawn_runs_a_daemon_over_stdio() {
         .unwrap();
     assert_eq!(client.initialize_result().server_info.name, "goru-daemon");
     let result = client
-        .run(one_shot(
+        .run(RunParams::new(
             Language::Python,
             r#"print(call("add", a=20, b=22))"#,
         ))

@@ -3,7 +3,7 @@
 //! handled. (cli/tests/it/connect.rs runs it against the real daemon.)
 
 use super::*;
-use goru_protocol::types::{InitializeParams, RunOutputParams, RunParams, RunResult};
+use goru_protocol::types::{InitializeParams, Language, RunOutputParams, RunParams, RunResult};
 use goru_protocol::{ErrorObject, Id, Message, Notification, Request, Response, codes, framing};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -98,7 +98,7 @@ async fn start(options: ClientOptions) -> (Client, FakeDaemon, InitializeParams)
 }
 
 fn run_params() -> RunParams {
-    serde_json::from_value(json!({"language": "python", "code": "pass"})).unwrap()
+    RunParams::new(Language::Python, "pass")
 }
 
 fn run_result() -> Value {
@@ -379,15 +379,13 @@ async fn every_method_a_client_sends_in_the_table_is_sent_by_the_client() {
     };
     let client_side = async move {
         let session_id = client
-            .create_session(
-                serde_json::from_value::<SessionCreateParams>(json!({"language": "python"}))
-                    .unwrap(),
-            )
+            .create_session(SessionCreateParams::new(Language::Python))
             .await
             .unwrap();
-        let run_in: SessionRunParams =
-            serde_json::from_value(json!({"sessionId": session_id, "code": "pass"})).unwrap();
-        client.run_in(run_in).await.unwrap();
+        client
+            .run_in(SessionRunParams::new(&session_id, "pass"))
+            .await
+            .unwrap();
         client.run(run_params()).await.unwrap();
         client.list_sessions().await.unwrap();
         client.close_session(&session_id).await.unwrap();
